@@ -1,0 +1,530 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/roomcast/roomcast/client"
+	"github.com/roomcast/roomcast/protocol"
+)
+
+const wait = 3 * time.Second
+
+func TestStateFanoutAndIsolation(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	alice, bob := tb.token(t, "alice"), tb.token(t, "bob")
+	a := dial(t, tb, alice, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, alice, speaker("b", "Den"), client.Options{})
+	c := dial(t, tb, alice, controller("c"), client.Options{})
+	bobDev := dial(t, tb, bob, speaker("bob-1", "Bob's"), client.Options{})
+	bobCtl := dial(t, tb, bob, controller("bob-c"), client.Options{})
+
+	// A playing device with nobody active claims the role.
+	before := time.Now().UnixMilli()
+	if err := a.Send("", playing("a", "roomcast:track:1", 1000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, obs := range []*client.Client{b, c} {
+		// The new active device is announced before its state.
+		d := next(t, obs, wait, func(m *protocol.DeviceStateChanged) bool { return m.ActiveDeviceID == "a" })
+		mustf(t, d.Reason == "active", "reason %q", d.Reason)
+		m := next(t, obs, wait, func(m *protocol.PlayerStateChanged) bool { return true })
+		mustf(t, m.State.Version == 1 && m.State.DeviceID == "a" && m.State.PositionMS == 1000, "state %+v", m.State)
+		mustf(t, m.State.ServerTS >= before && m.State.ServerTS <= time.Now().UnixMilli(), "server_ts %d not stamped now", m.State.ServerTS)
+		mustf(t, m.TrackChanged, "first state must say the track changed")
+	}
+	// Same track, new position: not a track change.
+	if err := a.Send("", playing("a", "roomcast:track:1", 2000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m := next(t, c, wait, func(m *protocol.PlayerStateChanged) bool { return m.State.Version == 2 })
+	mustf(t, !m.TrackChanged && m.State.PositionMS == 2000, "position update: %+v changed=%v", m.State, m.TrackChanged)
+	// Next track: a track change.
+	if err := a.Send("", playing("a", "roomcast:track:2", 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m = next(t, b, wait, func(m *protocol.PlayerStateChanged) bool { return m.State.Version == 3 })
+	mustf(t, m.TrackChanged, "new track must say the track changed")
+
+	// Bob sees none of it, cannot see or command Alice's devices.
+	none[*protocol.PlayerStateChanged](t, bobCtl, 200*time.Millisecond)
+	mustf(t, len(bobCtl.Welcome().Devices) == 1 && bobCtl.Welcome().Devices[0].ID == "bob-1", "bob's welcome lists %+v", bobCtl.Welcome().Devices)
+	for _, req := range []protocol.Message{
+		&protocol.Command{Name: protocol.CmdPause, DeviceID: "a"},
+		&protocol.Command{Name: protocol.CmdPlay, DeviceID: "b", URIs: []string{"roomcast:track:9"}},
+		&protocol.TransferPlayback{DeviceID: "a"},
+	} {
+		_, err := bobCtl.Request(context.Background(), req)
+		var pe *protocol.Error
+		mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNotFound, "bob's %s on alice's device: %v", req.Type(), err)
+	}
+	none[*protocol.Command](t, a, 200*time.Millisecond)
+	none[*protocol.Command](t, bobDev, 10*time.Millisecond)
+	code, body := httpGet(t, tb.url+"/v1/devices", bob)
+	mustf(t, code == 200 && !strings.Contains(body, `"Kitchen"`) && strings.Contains(body, `"Bob's"`), "bob's /v1/devices: %d %s", code, body)
+	code, body = httpGet(t, tb.url+"/v1/state", alice)
+	mustf(t, code == 200 && strings.Contains(body, `"roomcast:track:2"`), "alice's /v1/state: %d %s", code, body)
+}
+
+func TestCommandRelayAckIdempotency(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	ctx := context.Background()
+
+	// No active device: a clear error.
+	_, err := c.Request(ctx, &protocol.Command{Name: protocol.CmdPause})
+	var pe *protocol.Error
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNoActiveDevice, "pause with no device: %v", err)
+
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	got := make(chan protocol.Message, 16)
+	serveCommands(t, a, "a", got)
+	// play --device a makes it active and relays the play.
+	ack, err := c.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, DeviceID: "a", ContextURI: "roomcast:album:x"})
+	mustf(t, err == nil && ack.State != nil && ack.State.Status == protocol.StatusPlaying && ack.State.DeviceID == "a", "play: %v %+v", err, ack)
+	cmd := (<-got).(*protocol.Command)
+	mustf(t, cmd.Name == protocol.CmdPlay && cmd.From == "c", "device got %+v", cmd)
+
+	vol := 17
+	ack, err = c.RequestID(ctx, "vol-1", &protocol.Command{Name: protocol.CmdVolume, Volume: &vol})
+	mustf(t, err == nil && ack.State.Volume == 17, "volume: %v %+v", err, ack)
+	<-got
+	// The same request id again is answered from the cache, not re-run.
+	ack2, err := c.RequestID(ctx, "vol-1", &protocol.Command{Name: protocol.CmdVolume, Volume: &vol})
+	mustf(t, err == nil && ack2.State.Version == ack.State.Version, "duplicate: %v %+v vs %+v", err, ack2, ack)
+	select {
+	case m := <-got:
+		t.Fatalf("duplicate command reached the device: %+v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Volume is reflected in the device list.
+	code, body := httpGet(t, tb.url+"/v1/devices", tok)
+	mustf(t, code == 200 && strings.Contains(body, `"volume": 17`), "devices after volume: %s", body)
+
+	// A device that never answers: the sender gets a timeout.
+	mute := dial(t, tb, tok, speaker("mute", "Mute"), client.Options{})
+	_ = mute
+	start := time.Now()
+	_, err = c.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, DeviceID: "mute", URIs: []string{"roomcast:track:1"}})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrTimeout, "mute device: %v", err)
+	mustf(t, time.Since(start) < 2*time.Second+time.Second, "timeout took %s", time.Since(start))
+
+	// Commands to a known offline device fail fast.
+	mute.Close()
+	next(t, c, wait, func(m *protocol.DeviceStateChanged) bool { return m.Changed == "mute" && m.Reason == "left" })
+	_, err = c.Request(ctx, &protocol.Command{Name: protocol.CmdPause})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrDeviceOffline, "offline active device: %v", err)
+}
+
+func TestTransferHandsOverPosition(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, tok, speaker("b", "Den"), client.Options{})
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	if err := a.Send("", playing("a", "roomcast:track:7", 10_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	next(t, c, wait, func(m *protocol.PlayerStateChanged) bool { return m.State.DeviceID == "a" })
+
+	// The old device answers the transfer pause with its exact position.
+	go func() {
+		for f := range a.Frames() {
+			if m, ok := f.Msg.(*protocol.Command); ok && m.Name == protocol.CmdPause && m.Transfer {
+				st := playing("a", "roomcast:track:7", 12_345, 1).State
+				st.Status = protocol.StatusPaused
+				_ = a.Send("", &protocol.Ack{Ref: f.ID, State: &st})
+			}
+		}
+	}()
+	got := make(chan protocol.Message, 16)
+	serveCommands(t, b, "b", got)
+
+	ack, err := c.Request(context.Background(), &protocol.TransferPlayback{DeviceID: "b"})
+	mustf(t, err == nil, "transfer: %v", err)
+	var tp *protocol.TransferPlayback
+	for tp == nil {
+		m := <-got
+		tp, _ = m.(*protocol.TransferPlayback)
+	}
+	mustf(t, tp.State.PositionMS == 12_345 && tp.State.Status == protocol.StatusPlaying && tp.State.DeviceID == "b" &&
+		tp.State.Track.URI == "roomcast:track:7", "target got %+v", tp.State)
+	mustf(t, ack.State != nil && ack.State.DeviceID == "b", "ack %+v", ack.State)
+	d := next(t, c, wait, func(m *protocol.DeviceStateChanged) bool { return m.ActiveDeviceID == "b" })
+	for _, dev := range d.Devices {
+		mustf(t, dev.Active == (dev.ID == "b"), "device list after transfer: %+v", d.Devices)
+	}
+	// The old device may no longer write state: it is told to resync.
+	_, err = a.Request(context.Background(), playing("a", "roomcast:track:7", 13_000, ack.State.Version))
+	var pe *protocol.Error
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNotActive && pe.State != nil && pe.State.DeviceID == "b", "old device's state: %v", err)
+
+	// Transfer to an offline device is refused.
+	b.Close()
+	next(t, c, wait, func(m *protocol.DeviceStateChanged) bool { return m.Changed == "b" && m.Reason == "left" })
+	_, err = c.Request(context.Background(), &protocol.TransferPlayback{DeviceID: "b"})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrDeviceOffline, "transfer to offline: %v", err)
+	_, err = c.Request(context.Background(), &protocol.TransferPlayback{DeviceID: "nope"})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNotFound, "transfer to unknown: %v", err)
+}
+
+func TestTransferFromUnresponsiveDeviceExtrapolates(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, tok, speaker("b", "Den"), client.Options{})
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	if err := a.Send("", playing("a", "roomcast:track:7", 10_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	next(t, c, wait, func(m *protocol.PlayerStateChanged) bool { return m.State.DeviceID == "a" })
+	got := make(chan protocol.Message, 16)
+	serveCommands(t, b, "b", got)
+	start := time.Now()
+	ack, err := c.Request(context.Background(), &protocol.TransferPlayback{DeviceID: "b"})
+	mustf(t, err == nil, "transfer: %v", err)
+	elapsed := time.Since(start).Milliseconds()
+	// a never answers: after TransferOutTimeout (500 ms) b starts from the
+	// extrapolated position.
+	mustf(t, ack.State.PositionMS >= 10_000+450 && ack.State.PositionMS <= 10_000+elapsed+50, "position %d after %d ms", ack.State.PositionMS, elapsed)
+}
+
+func TestHeartbeatDropsDeadDevice(t *testing.T) {
+	tb := startBroker(t, "", func(o *Options) {
+		o.HeartbeatInterval = 100 * time.Millisecond
+		o.DropAfter = 600 * time.Millisecond
+	})
+	tok := tb.token(t, "alice")
+	addr := strings.TrimPrefix(tb.url, "http://")
+	p := newFreezeProxy(t, addr)
+	dead := dial(t, tb, tok, speaker("dead", "Dead"), client.Options{NetDial: p.dialer()})
+	watcher := dial(t, tb, tok, controller("w"), client.Options{})
+	// Alive while heartbeats flow: no drop within several intervals.
+	none[*protocol.DeviceStateChanged](t, watcher, time.Second)
+	p.freeze()
+	frozen := time.Now()
+	m := next(t, watcher, 3*time.Second, func(m *protocol.DeviceStateChanged) bool { return m.Changed == "dead" })
+	took := time.Since(frozen)
+	mustf(t, m.Reason == "timeout", "reason %q", m.Reason)
+	for _, d := range m.Devices {
+		mustf(t, !(d.ID == "dead" && d.Online), "dead device still online: %+v", d)
+	}
+	mustf(t, took >= 500*time.Millisecond && took < 1500*time.Millisecond, "dropped after %s, want about DropAfter (600ms)", took)
+	_ = dead
+}
+
+func TestStaleAndConcurrentWriters(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, tok, speaker("b", "Den"), client.Options{})
+	obs := []*client.Client{
+		dial(t, tb, tok, controller("o1"), client.Options{FrameBuffer: 4096}),
+		dial(t, tb, tok, controller("o2"), client.Options{FrameBuffer: 4096}),
+	}
+	ctx := context.Background()
+	ack, err := a.Request(ctx, playing("a", "roomcast:track:1", 0, 0))
+	mustf(t, err == nil && ack.State.Version == 1, "first write: %v", err)
+
+	// Two devices write at once: only the active one is accepted, the
+	// other is resynced to the winner's state.
+	const n = 200
+	var wg sync.WaitGroup
+	var rejected, accepted int
+	var mu sync.Mutex
+	for _, w := range []struct {
+		c  *client.Client
+		id string
+	}{{a, "a"}, {b, "b"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= n; i++ {
+				_, err := w.c.Request(ctx, playing(w.id, "roomcast:track:1", int64(i*10), 1))
+				mu.Lock()
+				var pe *protocol.Error
+				switch {
+				case err == nil:
+					accepted++
+				case errors.As(err, &pe) && pe.Code == protocol.ErrNotActive && pe.State.DeviceID == "a":
+					rejected++
+				default:
+					t.Errorf("writer %s: %v", w.id, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	mustf(t, accepted == n && rejected == n, "accepted %d rejected %d, want %d each", accepted, rejected, n)
+
+	// Every observer saw the same strictly increasing versions and ends on
+	// the same state as the broker.
+	_, body := httpGet(t, tb.url+"/v1/state", tok)
+	var snap Snapshot
+	if err := json.Unmarshal([]byte(body), &snap); err != nil {
+		t.Fatal(err)
+	}
+	mustf(t, snap.State.Version == n+1, "final version %d, want %d", snap.State.Version, n+1)
+	for i, o := range obs {
+		var last protocol.PlayerState
+		for last.Version < snap.State.Version {
+			m := next(t, o, wait, func(m *protocol.PlayerStateChanged) bool { return true })
+			mustf(t, m.State.Version > last.Version, "observer %d: version %d after %d", i, m.State.Version, last.Version)
+			mustf(t, m.State.ServerTS >= last.ServerTS, "observer %d: server_ts went back", i)
+			last = m.State
+		}
+		mustf(t, last.PositionMS == snap.State.PositionMS && last.ServerTS == snap.State.ServerTS, "observer %d ends on %+v, broker on %+v", i, last, *snap.State)
+	}
+
+	// A handover written by the broker: the new device must base its
+	// first write on it, or it is stale.
+	serveCommands(t, b, "b", nil)
+	ack, err = obs[0].Request(ctx, &protocol.TransferPlayback{DeviceID: "b"})
+	mustf(t, err == nil, "transfer: %v", err)
+	// serveCommands acked with BasedOn = handover version: accepted.
+	stale := playing("b", "roomcast:track:1", 5, 1)
+	_, err = b.Request(ctx, stale)
+	mustf(t, err == nil, "the active device's own stream is never stale: %v", err)
+}
+
+func TestStaleStateFromOtherWriter(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, tok, speaker("b", "Den"), client.Options{})
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	ctx := context.Background()
+	if _, err := a.Request(ctx, playing("a", "roomcast:track:1", 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// b becomes active through a transfer whose handover it does not ack
+	// in time; it then writes based on an old version.
+	go func() {
+		for f := range b.Frames() {
+			_ = f
+		}
+	}()
+	go func() {
+		for f := range a.Frames() {
+			if m, ok := f.Msg.(*protocol.Command); ok && m.Transfer {
+				st := playing("a", "roomcast:track:1", 100, 1).State
+				st.Status = protocol.StatusPaused
+				_ = a.Send("", &protocol.Ack{Ref: f.ID, State: &st})
+			}
+		}
+	}()
+	_, _ = c.Request(ctx, &protocol.TransferPlayback{DeviceID: "b"}) // times out: b never acks
+	_, err := b.Request(ctx, playing("b", "roomcast:track:1", 0, 1))
+	var pe *protocol.Error
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrStaleState && pe.State != nil && pe.State.Version >= 2, "stale write: %v", err)
+	ack, err := b.Request(ctx, playing("b", "roomcast:track:1", 0, pe.State.Version))
+	mustf(t, err == nil && ack.State.Version == pe.State.Version+1, "resynced write: %v", err)
+}
+
+func TestSlowConsumerIsolated(t *testing.T) {
+	tb := startBroker(t, "", func(o *Options) { o.SendQueue = 64 })
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	fast := dial(t, tb, tok, controller("fast"), client.Options{FrameBuffer: 8192})
+	// The slow client's socket buffers are tiny and it never reads.
+	slowDial := func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		}}
+		return d.Dial(network, addr)
+	}
+	slow := dial(t, tb, tok, controller("slow"), client.Options{FrameBuffer: 1, NetDial: slowDial})
+
+	const n = 3000
+	var uris []string
+	for i := 0; i < 100; i++ {
+		uris = append(uris, fmt.Sprintf("roomcast:track:%032d", i))
+	}
+	start := time.Now()
+	go func() {
+		// About 2000 updates/s: far above what a real device sends, well
+		// within what a reading client keeps up with.
+		for i := 1; i <= n; i++ {
+			m := playing("a", "roomcast:track:1", int64(i), 0)
+			m.State.URIs = uris // ~4 KB frames: more than socket buffers absorb
+			if err := a.Send("", m); err != nil {
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	for i := 1; i <= n; i++ {
+		m := next(t, fast, 10*time.Second, func(m *protocol.PlayerStateChanged) bool { return true })
+		mustf(t, m.State.PositionMS == int64(i), "fast observer got position %d, want %d", m.State.PositionMS, i)
+	}
+	t.Logf("fast observer got all %d updates in %s", n, time.Since(start))
+	// The broker cut the slow client while it still was not reading.
+	_, body := httpGet(t, tb.url+"/metrics", tok)
+	mustf(t, strings.Contains(body, `roomcast_broker_disconnects_total{reason="slow_consumer"} 1`), "metrics lack the slow consumer drop")
+	err := waitDone(t, slow, 5*time.Second)
+	mustf(t, closeCode(err) == CloseSlowConsumer, "slow consumer ended with %v, want close %d", err, CloseSlowConsumer)
+}
+
+func TestProtocolErrorsAndLimits(t *testing.T) {
+	tb := startBroker(t, "", func(o *Options) { o.MaxFrameBytes = 4096; o.MaxProtocolErrors = 3 })
+	tok := tb.token(t, "alice")
+
+	// A bad token never gets a websocket.
+	_, err := client.Dial(context.Background(), tb.url, "rc_bogus", speaker("x", "X"), client.Options{})
+	var he *client.HandshakeError
+	mustf(t, errors.As(err, &he) && he.Status == 401, "bad token: %v", err)
+
+	// A malformed frame gets a protocol error and the connection lives.
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	if err := c.SendRaw([]byte(`{"v":1,"type":"COMMAND","seq":99,"id":"x","payload":{"name":"pause","extra":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	e := next(t, c, wait, func(m *protocol.Error) bool { return true })
+	mustf(t, e.Code == protocol.ErrProtocol && strings.Contains(e.Message, "unknown_field"), "error %+v", e)
+	_, err = c.Request(context.Background(), &protocol.Command{Name: protocol.CmdPause})
+	var pe *protocol.Error
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNoActiveDevice, "connection unusable after one bad frame: %v", err)
+	// Repeated bad frames: disconnected with CloseProtocolErrors.
+	for i := 0; i < 4; i++ {
+		_ = c.SendRaw([]byte(`not json`))
+	}
+	err = waitDone(t, c, wait)
+	mustf(t, closeCode(err) == CloseProtocolErrors, "after repeated garbage: %v", err)
+
+	// A frame over the limit: close code 1009.
+	c2 := dial(t, tb, tok, controller("c2"), client.Options{})
+	_ = c2.SendRaw([]byte(`{"v":1,"type":"PING","seq":5,"payload":{"t0_us":1},"x":"` + strings.Repeat("a", 5000) + `"}`))
+	err = waitDone(t, c2, wait)
+	mustf(t, closeCode(err) == websocket.CloseMessageTooBig, "oversize frame: %v", err)
+
+	// The first frame must be HELLO.
+	raw, _, err := websocket.DefaultDialer.Dial(strings.Replace(tb.url, "http", "ws", 1)+"/v1/connect?token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.WriteMessage(websocket.TextMessage, []byte(`{"v":1,"type":"PING","seq":1,"payload":{"t0_us":1}}`))
+	_, _, err = raw.ReadMessage()
+	mustf(t, closeCode(err) == CloseProtocolErrors, "no hello: %v", err)
+	raw.Close()
+
+	// Sequence numbers must increase.
+	c3 := dial(t, tb, tok, controller("c3"), client.Options{})
+	_ = c3.SendRaw([]byte(`{"v":1,"type":"PING","seq":1,"payload":{"t0_us":1}}`))
+	e = next(t, c3, wait, func(m *protocol.Error) bool { return true })
+	mustf(t, strings.Contains(e.Message, "seq"), "replayed seq: %+v", e)
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	code, body := httpGet(t, tb.url+"/healthz", "")
+	mustf(t, code == 200 && strings.Contains(body, `"ok"`), "healthz %d %s", code, body)
+	for _, p := range []string{"/metrics", "/v1/devices", "/v1/state", "/v1/connect"} {
+		code, _ := httpGet(t, tb.url+p, "")
+		mustf(t, code == 401, "%s without token: %d", p, code)
+		code, _ = httpGet(t, tb.url+p, "rc_wrong")
+		mustf(t, code == 401, "%s with a wrong token: %d", p, code)
+	}
+	dial(t, tb, tok, speaker("a", "A"), client.Options{})
+	code, body = httpGet(t, tb.url+"/metrics", tok)
+	mustf(t, code == 200 && strings.Contains(body, "roomcast_broker_connections 1"), "metrics: %d", code)
+	mustf(t, strings.Contains(body, `roomcast_broker_messages_received_total{type="HELLO"} 1`), "metrics lack HELLO count")
+	mustf(t, strings.Contains(body, "roomcast_broker_fanout_latency_seconds_bucket"), "metrics lack the fan-out histogram")
+}
+
+func TestMetricsListenWithoutToken(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	maddr := ln.Addr().String()
+	ln.Close()
+	tb := startBroker(t, "", func(o *Options) { o.MetricsAddr = maddr })
+	var code int
+	for i := 0; i < 50; i++ {
+		if code, _ = httpGetNoFail("http://" + maddr + "/metrics"); code == 200 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustf(t, code == 200, "metrics listener: %d", code)
+	_ = tb
+}
+
+func TestRestartKeepsStateAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	ack, err := a.Request(context.Background(), playing("a", "roomcast:track:3", 4242, 0))
+	mustf(t, err == nil, "state: %v", err)
+
+	tb.stop()
+	// Graceful shutdown: GOODBYE, then close 1012.
+	g := next(t, c, wait, func(m *protocol.Goodbye) bool { return true })
+	mustf(t, g.Reason == "shutdown" && g.ReconnectMS > 0, "goodbye %+v", g)
+	err = waitDone(t, c, wait)
+	mustf(t, closeCode(err) == websocket.CloseServiceRestart, "close after shutdown: %v", err)
+
+	tb2 := startBroker(t, dir, nil)
+	c2 := dial(t, tb2, tok, controller("c"), client.Options{})
+	w := c2.Welcome()
+	mustf(t, w.State != nil && w.State.Version == ack.State.Version && w.State.Track.URI == "roomcast:track:3" && w.State.PositionMS == 4242,
+		"state after restart: %+v", w.State)
+	mustf(t, w.ActiveDeviceID == "a" && len(w.Devices) == 1 && !w.Devices[0].Online && w.Devices[0].Name == "Kitchen", "devices after restart: %+v", w.Devices)
+	// The device comes back and resumes its active role.
+	h := speaker("a", "Kitchen")
+	h.Resume = &protocol.Resume{Active: true, StateVersion: ack.State.Version}
+	a2 := dial(t, tb2, tok, h, client.Options{})
+	mustf(t, a2.Welcome().Resumed && a2.Welcome().ActiveDeviceID == "a", "resume: %+v", a2.Welcome())
+	_, err = a2.Request(context.Background(), playing("a", "roomcast:track:3", 5000, ack.State.Version))
+	mustf(t, err == nil, "write after resume: %v", err)
+}
+
+func TestReplacedConnection(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	tok := tb.token(t, "alice")
+	old := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	w := dial(t, tb, tok, controller("w"), client.Options{})
+	_ = dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	err := waitDone(t, old, wait)
+	mustf(t, closeCode(err) == CloseReplaced, "old connection: %v", err)
+	// The replaced connection's end must not mark the device offline.
+	deadline := time.After(300 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case f := <-w.Frames():
+			if m, ok := f.Msg.(*protocol.DeviceStateChanged); ok {
+				mustf(t, m.Reason == "joined", "device state change %q after replacement", m.Reason)
+			}
+		case <-deadline:
+			done = true
+		}
+	}
+	_, body := httpGet(t, tb.url+"/v1/devices", tok)
+	mustf(t, strings.Contains(body, `"online": true`), "device offline after replacement: %s", body)
+}
+
+func httpGetNoFail(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+var _ = fmt.Sprint
