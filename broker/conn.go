@@ -54,9 +54,9 @@ type conn struct {
 
 func newConn(b *Broker, ws *websocket.Conn, user string) *conn {
 	return &conn{
-		b:    b,
-		ws:   ws,
-		user: user,
+		b:          b,
+		ws:         ws,
+		user:       user,
 		out:        make(chan outFrame, b.opts.SendQueue),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),

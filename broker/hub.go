@@ -29,7 +29,7 @@ type (
 		f    protocol.Frame
 		recv time.Time
 	}
-	evTimeout struct{ id string }
+	evTimeout  struct{ id string }
 	evSnapshot struct{ reply chan Snapshot }
 )
 
