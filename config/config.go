@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,4 +124,21 @@ func Apply(fs *flag.FlagSet, path string, optional bool, skip ...string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// DefaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=;
+// the first entry when there are several), else $XDG_STATE_HOME/roomcast,
+// else ~/.local/state/roomcast.
+func DefaultStateDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		first, _, _ := strings.Cut(d, ":")
+		return first
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "roomcast")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "roomcast")
+	}
+	return "roomcast-state"
 }

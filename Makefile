@@ -1,0 +1,66 @@
+# roomcast — see README.md. `make test` is what CI runs (.ci/run).
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/roomcast/roomcast/buildinfo.Version=$(VERSION) -X github.com/roomcast/roomcast/buildinfo.Commit=$(COMMIT)
+FUZZTIME ?= 20s
+LISTEN   ?= 127.0.0.1:4100
+export CGO_ENABLED := 1
+
+# Debian packages the tests use: the real tools our code is checked against.
+DEB_PACKAGES := gcc libc6-dev git ffmpeg vorbis-tools sox libsox-fmt-all systemd
+
+
+.PHONY: all build run test deps vet fmt-check unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# Start roomcastd on its embedded default: broker + receiver in one process,
+# listening on loopback only, state under .run/.
+run: build
+	bin/roomcastd --listen $(LISTEN) --state-dir .run/state --name "$$(hostname) (make run)"
+
+# Install what the tests need on a fresh Debian machine (idempotent, quick
+# when everything is present), then fetch Go modules.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Every fuzz target for a bounded time (FUZZTIME each).
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		pkg=./$$(dirname $${f#./}); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+test: deps fmt-check vet unit fuzz
+
+# Benchmarks; figures and method are in docs/performance.md.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./protocol/ ./loudness/ ./audio/...
+	ROOMCAST_LOADTEST=1 $(GO) test -run '^TestLoad' -v -timeout 30m ./broker/loadtest/
+
+clean:
+	rm -rf bin dist .run

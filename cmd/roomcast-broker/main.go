@@ -1,0 +1,149 @@
+// Command roomcast-broker runs the roomcast Connect hub.
+//
+//	roomcast-broker [--listen ADDR] [--state-dir DIR] [--config FILE]
+//	roomcast-broker token create [--user NAME] [--state-dir DIR]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/roomcast/roomcast/broker"
+	"github.com/roomcast/roomcast/broker/store"
+	"github.com/roomcast/roomcast/buildinfo"
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/systemd"
+)
+
+const usage = `usage:
+  roomcast-broker [options]                  run the broker
+  roomcast-broker token create [--user NAME] [--label TEXT] [--state-dir DIR]
+                                             print a new token on the last line
+
+options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "roomcast-broker:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "token" {
+		if len(args) < 2 || args[1] != "create" {
+			return usageError{errors.New("usage: roomcast-broker token create [--user NAME] [--label TEXT] [--state-dir DIR]")}
+		}
+		return tokenCreate(args[2:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("roomcast-broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	cfg := fs.String("config", "", "TOML config file")
+	listen := fs.String("listen", ":4100", "HTTP/websocket listen address")
+	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.String("roomcast-broker"))
+		return nil
+	}
+	if err := config.Apply(fs, *cfg, false, "config", "version"); err != nil {
+		return usageError{err}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	log := systemd.NewLogger(os.Stderr, level)
+	notify := systemd.NotifierFromEnv()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.Run(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-waitAddr(ctx, b):
+	}
+	_ = notify.Ready()
+	_ = notify.Status("Serving")
+	err = <-errc
+	_ = notify.Stopping()
+	return err
+}
+
+// waitAddr is closed once the broker listens.
+func waitAddr(ctx context.Context, b *broker.Broker) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		if _, err := b.Addr(ctx); err == nil {
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+func tokenCreate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("roomcast-broker token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "owner", "user the token belongs to (created if new)")
+	label := fs.String("label", "", "free text stored with the token")
+	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := config.Apply(fs, "", false); err != nil {
+		return usageError{err}
+	}
+	s, err := store.OpenDir(*stateDir)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tok, err := s.CreateToken(context.Background(), *user, *label)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "created a token for user %q in %s\n", *user, *stateDir)
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildAll builds the three commands once per test binary run.
+func buildAll(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../roomcastd", "../roomcast-broker", ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *strings.Builder
+}
+
+// startDaemon runs roomcastd in embedded mode on a free loopback port and
+// waits for the URL it prints.
+func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name}, extra...)
+	cmd := exec.Command(filepath.Join(bin, "roomcastd"), args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: &strings.Builder{}}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	urlc := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`roomcast broker: (http://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.logs.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	select {
+	case p.url = <-urlc:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("roomcastd printed no broker URL:\n%s", p.logs.String())
+	}
+	return p
+}
+
+func cli(t *testing.T, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "roomcast"), args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCLIAgainstEmbeddedDaemon(t *testing.T) {
+	bin := buildAll(t)
+	state := t.TempDir()
+	d := startDaemon(t, bin, state, "Kitchen")
+	tokFile := filepath.Join(state, "owner.token")
+	fi, err := os.Stat(tokFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("owner.token: %v %v", fi, err)
+	}
+	g := []string{"--broker", d.url, "--token-file", tokFile}
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(t, bin, append(args, g...)...) // globals after the command work too
+		if code != 0 {
+			t.Fatalf("roomcast %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	var devs struct {
+		Devices []struct {
+			ID, Name string
+			Online   bool
+			Active   bool
+			Volume   int
+		}
+	}
+	if err := json.Unmarshal([]byte(run("devices", "--json")), &devs); err != nil {
+		t.Fatal(err)
+	}
+	if len(devs.Devices) != 1 || devs.Devices[0].Name != "Kitchen" || !devs.Devices[0].Online {
+		t.Fatalf("devices: %+v", devs)
+	}
+	id := devs.Devices[0].ID
+	if out := run("devices"); !strings.Contains(out, "Kitchen") || !strings.Contains(out, "ONLINE") {
+		t.Fatalf("devices table:\n%s", out)
+	}
+	run("play", "--device", "kitchen", "roomcast:album:demo")
+	var st struct {
+		Device     string `json:"device"`
+		Status     string `json:"status"`
+		PositionMS int64  `json:"position_ms"`
+	}
+	json.Unmarshal([]byte(run("--json", "status")), &st)
+	if st.Device != id || st.Status != "playing" {
+		t.Fatalf("status after play: %+v", st)
+	}
+	run("pause")
+	run("seek", "42.5")
+	json.Unmarshal([]byte(run("status", "--json")), &st)
+	if st.Status != "paused" || st.PositionMS != 42500 {
+		t.Fatalf("status after pause+seek: %+v", st)
+	}
+	run("volume", "33")
+	run("resume")
+	run("next")
+	run("prev")
+	run("shuffle", "on")
+	run("repeat", "context")
+	json.Unmarshal([]byte(run("status", "--json")), &st)
+	if st.Status != "playing" {
+		t.Fatalf("status after resume: %+v", st)
+	}
+	json.Unmarshal([]byte(run("devices", "--json")), &devs)
+	if devs.Devices[0].Volume != 33 || !devs.Devices[0].Active {
+		t.Fatalf("devices after volume: %+v", devs)
+	}
+	// The volume survives a restart of the daemon.
+	d.cmd.Process.Signal(os.Interrupt)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("roomcastd exit on SIGINT: %v\n%s", err, d.logs)
+	}
+	d = startDaemon(t, bin, state, "Kitchen")
+	g[1] = d.url
+	time.Sleep(300 * time.Millisecond)
+	json.Unmarshal([]byte(run("devices", "--json")), &devs)
+	if len(devs.Devices) != 1 || devs.Devices[0].ID != id || devs.Devices[0].Volume != 33 {
+		t.Fatalf("after restart: %+v", devs)
+	}
+
+	// Bad input: one-line error, non-zero exit.
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"volume", "101"}, 2, "0-100"},
+		{[]string{"seek", "soon"}, 2, "seconds"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"transfer", "Nowhere"}, 1, "no device"},
+		{[]string{"devices", "--token", "rc_wrong"}, 1, "401"},
+		{[]string{"devices", "--broker", "ftp://x"}, 1, "scheme"},
+	} {
+		args := append(append([]string{}, g...), c.args...)
+		_, errOut, code := cli(t, bin, args...)
+		if code != c.code || !strings.Contains(errOut, c.msg) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("roomcast %v: exit %d, stderr %q; want exit %d with %q on one line", c.args, code, errOut, c.code, c.msg)
+		}
+	}
+}
+
+func TestTokenCreateAndUserIsolation(t *testing.T) {
+	bin := buildAll(t)
+	state := t.TempDir()
+	d := startDaemon(t, bin, state, "Kitchen")
+	out, err := exec.Command(filepath.Join(bin, "roomcast-broker"), "token", "create", "--user", "guest", "--state-dir", state).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	tok := lines[len(lines)-1]
+	if !strings.HasPrefix(tok, "rc_") {
+		t.Fatalf("token create printed %q", out)
+	}
+	o, errOut, code := cli(t, bin, "--broker", d.url, "--token", tok, "devices", "--json")
+	if code != 0 || strings.Contains(o, "Kitchen") {
+		t.Fatalf("guest sees: %s %s", o, errOut)
+	}
+	_, errOut, code = cli(t, bin, "--broker", d.url, "--token", tok, "pause")
+	if code != 1 || !strings.Contains(errOut, "no_active_device") {
+		t.Fatalf("guest pause: %d %s", code, errOut)
+	}
+	for _, c := range [][]string{{"--version"}, {"--help"}} {
+		for _, prog := range []string{"roomcastd", "roomcast-broker", "roomcast"} {
+			cmd := exec.Command(filepath.Join(bin, prog), c...)
+			if out, err := cmd.CombinedOutput(); err != nil || len(out) == 0 {
+				t.Errorf("%s %v: %v %s", prog, c, err, out)
+			}
+		}
+	}
+	cmd := exec.Command(filepath.Join(bin, "roomcastd"), "--volume", "150")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "0-100") {
+		t.Errorf("roomcastd --volume 150: %v %s", err, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(cfg, []byte("nmae = \"x\"\n"), 0o600)
+	cmd = exec.Command(filepath.Join(bin, "roomcastd"), "--config", cfg)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown option") {
+		t.Errorf("roomcastd bad config: %v %s", err, out)
+	}
+}

@@ -1,0 +1,296 @@
+// Package receiver is the device side of roomcast: it joins a broker as a
+// speaker, keeps its session across reconnects, executes commands and
+// reports player state.
+//
+// Today the player behind it is a silent clock (clockPlayer): it keeps
+// the queue, status and a position that advances in real time, but emits
+// no audio. The audio pipeline replaces it behind the same methods.
+//
+// Concurrency: Run's goroutine owns all state; nothing else touches it.
+package receiver
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/roomcast/roomcast/buildinfo"
+	"github.com/roomcast/roomcast/client"
+	"github.com/roomcast/roomcast/protocol"
+)
+
+// Options configure a Receiver.
+type Options struct {
+	Broker   string // http://host:port
+	Token    string
+	StateDir string // device id and volume live here
+	Name     string
+	// Volume is the initial volume on first start; later starts use the
+	// persisted one. Negative: 50.
+	Volume int
+	Logger *slog.Logger
+	// StateInterval is how often state is reported while playing
+	// (default 5s); every change is reported at once as well.
+	StateInterval time.Duration
+	// MinBackoff and MaxBackoff bound the jittered reconnect delay
+	// (defaults 1s and 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// OnStatus, when set, is called with a one-line summary on changes
+	// (for sd_notify STATUS=).
+	OnStatus func(string)
+}
+
+// Receiver is one speaker.
+type Receiver struct {
+	opts     Options
+	log      *slog.Logger
+	deviceID string
+	player   *clockPlayer
+	// active: the broker last told us we are the active device.
+	active bool
+	// version: the last state version seen from the broker.
+	version uint64
+}
+
+// New loads or creates the device identity in opts.StateDir.
+func New(opts Options) (*Receiver, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StateInterval <= 0 {
+		opts.StateInterval = 5 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.Name == "" {
+		h, _ := os.Hostname()
+		opts.Name = h
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("receiver: state dir: %w", err)
+	}
+	id, err := loadOrCreateID(filepath.Join(opts.StateDir, "device.id"))
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
+	vol := opts.Volume
+	if vol < 0 || vol > 100 {
+		vol = 50
+	}
+	if b, err := os.ReadFile(filepath.Join(opts.StateDir, "volume")); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v >= 0 && v <= 100 {
+			vol = v
+		}
+	}
+	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id}
+	r.player = newClockPlayer(id, vol)
+	return r, nil
+}
+
+// DeviceID is the stable id stored in the state directory.
+func (r *Receiver) DeviceID() string { return r.deviceID }
+
+func loadOrCreateID(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		id := strings.TrimSpace(string(b))
+		if id != "" && len(id) <= protocol.MaxIDLen {
+			return id, nil
+		}
+	}
+	var raw [8]byte
+	if _, err := crand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := "rc-" + hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(path, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	return id, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (r *Receiver) hello() protocol.Hello {
+	return protocol.Hello{ProtocolVersion: protocol.Version, Device: r.info(),
+		Resume: &protocol.Resume{Active: r.active, StateVersion: r.version}}
+}
+
+func (r *Receiver) info() protocol.DeviceInfo {
+	return protocol.DeviceInfo{ID: r.deviceID, Name: r.opts.Name, Type: protocol.DeviceSpeaker,
+		Volume:       r.player.volume,
+		Capabilities: []string{protocol.CapPlay, protocol.CapVolume, protocol.CapSeek},
+		Software:     "roomcastd " + buildinfo.Version}
+}
+
+// Run connects and serves until ctx ends, reconnecting with jittered
+// exponential backoff. It returns nil on cancel, and an error only when
+// the broker refuses the token (retrying cannot help).
+func (r *Receiver) Run(ctx context.Context) error {
+	backoff := r.opts.MinBackoff
+	for {
+		start := time.Now()
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var he *client.HandshakeError
+		if errors.As(err, &he) && he.Status == 401 {
+			return fmt.Errorf("receiver: %w", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = r.opts.MinBackoff // the session was healthy: start over
+		}
+		// Full jitter over [backoff/2, backoff].
+		delay := backoff/2 + rand.N(backoff/2+1)
+		r.log.Warn("broker connection lost; retrying", "err", err, "in", delay.Round(time.Millisecond))
+		r.status("Waiting for broker")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		backoff = min(backoff*2, r.opts.MaxBackoff)
+	}
+}
+
+func (r *Receiver) status(s string) {
+	if r.opts.OnStatus != nil {
+		r.opts.OnStatus(s)
+	}
+}
+
+// session is one connection's lifetime.
+func (r *Receiver) session(ctx context.Context) error {
+	c, err := client.Dial(ctx, r.opts.Broker, r.opts.Token, r.hello(), client.Options{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := c.Welcome()
+	r.log.Info("joined broker", "broker", r.opts.Broker, "device", r.deviceID, "name", r.opts.Name, "resumed", w.Resumed)
+	if w.State != nil {
+		r.version = w.State.Version
+	}
+	wasActive := r.active
+	r.active = w.ActiveDeviceID == r.deviceID
+	if wasActive && !r.active {
+		// Someone took over while we were away: stop.
+		r.player.pause()
+	}
+	r.reportStatus()
+	if r.active {
+		r.report(c, "")
+	}
+	tick := time.NewTicker(r.opts.StateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f, ok := <-c.Frames():
+			if !ok {
+				return c.Err()
+			}
+			r.handle(c, f)
+		case <-tick.C:
+			if r.active && r.player.status == protocol.StatusPlaying {
+				r.report(c, "")
+			}
+		}
+	}
+}
+
+func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
+	switch m := f.Msg.(type) {
+	case *protocol.Command:
+		if err := r.player.apply(m); err != nil {
+			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
+			return
+		}
+		if m.Transfer {
+			r.active = false
+		} else if m.Name == protocol.CmdPlay {
+			r.active = true
+		}
+		if m.Name == protocol.CmdVolume {
+			r.saveVolume()
+		}
+		st := r.player.state()
+		st.BasedOn = r.version
+		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
+		r.reportStatus()
+	case *protocol.TransferPlayback:
+		if m.State != nil {
+			r.player.adopt(m.State)
+			r.version = m.State.Version
+		}
+		r.active = true
+		st := r.player.state()
+		st.BasedOn = r.version
+		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
+		r.reportStatus()
+	case *protocol.PlayerStateChanged:
+		r.version = m.State.Version
+		if m.State.DeviceID != r.deviceID && r.active {
+			r.active = false
+			r.player.pause()
+		}
+	case *protocol.DeviceStateChanged:
+		r.active = m.ActiveDeviceID == r.deviceID
+	case *protocol.Error:
+		if m.State != nil {
+			r.version = m.State.Version
+			if m.Code == protocol.ErrNotActive {
+				r.active = false
+				r.player.pause()
+			}
+		}
+	case *protocol.Goodbye:
+		r.log.Info("broker going away", "reason", m.Reason)
+	}
+}
+
+// report sends the current state; the broker's ACK (when id is set) or
+// the next fan-out carries the new version.
+func (r *Receiver) report(c *client.Client, id string) {
+	st := r.player.state()
+	st.BasedOn = r.version
+	_ = c.Send(id, &protocol.PlayerStateChanged{State: st})
+}
+
+func (r *Receiver) reportStatus() {
+	p := r.player
+	switch {
+	case p.status == protocol.StatusPlaying && p.track != "":
+		r.status("Playing " + p.track)
+	case p.status == protocol.StatusPaused:
+		r.status("Paused")
+	default:
+		r.status("Idle")
+	}
+}
+
+func (r *Receiver) saveVolume() {
+	if err := writeFileAtomic(filepath.Join(r.opts.StateDir, "volume"), []byte(strconv.Itoa(r.player.volume)+"\n")); err != nil {
+		r.log.Error("save volume", "err", err)
+	}
+}
