@@ -146,7 +146,13 @@ func New(opts Options) (*Broker, error) {
 	b.persist = newPersister(b.store, opts.PersistInterval, b.log)
 	b.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		WriteBufferPool:  &sync.Pool{},
+		// A small read buffer of its own (frames are mostly a few hundred
+		// bytes; larger ones are read through it in pieces) and write
+		// buffers borrowed from a pool only while a frame is written:
+		// an idle connection holds 1 KB of buffers.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
 	}
 	b.mux = opts.Mux
 	if b.mux == nil {
@@ -335,6 +341,17 @@ func (b *Broker) serveConnect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
+	// The connection lives on in its own goroutine and the handler
+	// returns: net/http keeps the request, the response and their buffers
+	// alive for as long as a handler runs, which would cost an idle
+	// connection several KB.
+	b.wg.Add(1)
+	go b.runConn(ws, user)
+}
+
+// runConn is the read side of one connection, from HELLO to the end.
+func (b *Broker) runConn(ws *websocket.Conn, user string) {
+	defer b.wg.Done()
 	ws.SetReadLimit(int64(b.opts.MaxFrameBytes))
 	c := newConn(b, ws, user)
 

@@ -21,7 +21,9 @@ const (
 )
 
 // outFrame is one queued server frame: a body from protocol.EncodeBody,
-// numbered by the writer.
+// numbered by the writer. It is immutable once queued, so one outFrame is
+// shared by every recipient of a broadcast (queues hold pointers: 8 bytes
+// a slot, which keeps an idle connection small).
 type outFrame struct {
 	body []byte
 	typ  protocol.Type
@@ -43,7 +45,7 @@ type conn struct {
 	// afterwards except by the owning hub.
 	device protocol.DeviceInfo
 
-	out        chan outFrame
+	out        chan *outFrame
 	done       chan struct{} // closed by closeWith
 	readerDone chan struct{} // closed when the read side has finished
 
@@ -57,7 +59,7 @@ func newConn(b *Broker, ws *websocket.Conn, user string) *conn {
 		b:          b,
 		ws:         ws,
 		user:       user,
-		out:        make(chan outFrame, b.opts.SendQueue),
+		out:        make(chan *outFrame, b.opts.SendQueue),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
@@ -66,7 +68,7 @@ func newConn(b *Broker, ws *websocket.Conn, user string) *conn {
 // send queues a frame. A full queue means the client does not keep up: it
 // is disconnected with CloseSlowConsumer rather than allowed to delay
 // anyone. It reports whether the frame was queued.
-func (c *conn) send(f outFrame) bool {
+func (c *conn) send(f *outFrame) bool {
 	select {
 	case <-c.done:
 		return false
@@ -88,7 +90,7 @@ func (c *conn) sendMsg(id string, m protocol.Message) bool {
 		c.b.log.Error("encode", "type", m.Type(), "err", err)
 		return false
 	}
-	return c.send(outFrame{body: body, typ: m.Type()})
+	return c.send(&outFrame{body: body, typ: m.Type()})
 }
 
 // closeWith starts closing the connection with a close code; the first

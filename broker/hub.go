@@ -286,9 +286,10 @@ func (h *hub) broadcast(m protocol.Message, skip *conn, recv time.Time) {
 		h.b.log.Error("encode broadcast", "type", m.Type(), "err", err)
 		return
 	}
+	f := &outFrame{body: body, typ: m.Type(), recv: recv}
 	for _, c := range h.conns {
 		if c != skip {
-			c.send(outFrame{body: body, typ: m.Type(), recv: recv})
+			c.send(f)
 		}
 	}
 }
