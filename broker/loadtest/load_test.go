@@ -57,11 +57,11 @@ func benchLoad(b *testing.B, n int) {
 }
 
 type result struct {
-	connect                                     time.Duration
-	rssBefore, rssAfter, rssPerConn, goPerConn  float64
-	updates, got, want                          int
-	rate                                        float64
-	p50, p99, max                               time.Duration
+	connect                                    time.Duration
+	rssBefore, rssAfter, rssPerConn, goPerConn float64
+	updates, got, want                         int
+	rate                                       float64
+	p50, p99, max                              time.Duration
 }
 
 func runLoad(b *testing.B, n, perSecond int, dur time.Duration) result {
