@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/broker/store"
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
+	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := config.Apply(fs, *cfg, false, "config", "version"); err != nil {
 		return usageError{err}
 	}
+	if *heartbeat <= 0 || *dropAfter <= *heartbeat {
+		return usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", *dropAfter, *heartbeat)}
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Errorf("--log-level: %w", err)}
@@ -87,7 +93,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log})
+	b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
+		HeartbeatInterval: *heartbeat, DropAfter: *dropAfter})
 	if err != nil {
 		return err
 	}

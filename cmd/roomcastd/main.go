@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	volume := fs.Int("volume", 50, "initial volume 0-100 on first start; later starts use the last volume")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
+	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *volume < 0 || *volume > 100 {
 		return usageError{fmt.Errorf("--volume %d: must be 0-100", *volume)}
+	}
+	if *heartbeat <= 0 || *dropAfter <= *heartbeat {
+		return usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", *dropAfter, *heartbeat)}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -108,7 +114,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	running := 0
 	url := *brokerURL
 	if url == "" {
-		b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log})
+		b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
+			HeartbeatInterval: *heartbeat, DropAfter: *dropAfter})
 		if err != nil {
 			return err
 		}
