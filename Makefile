@@ -47,13 +47,7 @@ unit:
 
 # Every fuzz target for a bounded time (FUZZTIME each).
 fuzz:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
-		pkg=./$$(dirname $${f#./}); \
-		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	bash .ci/fuzz $(FUZZTIME)
 
 test: deps fmt-check vet unit fuzz
 

@@ -159,6 +159,16 @@ func (c *conn) writeLoop() {
 			// their clock offset.
 			c.sendMsg("", &protocol.Ping{T0US: time.Now().UnixMicro()})
 		case <-c.done:
+			// Frames queued before the close (a GOODBYE) go out first,
+			// unless the queue overflowing is why we close.
+			for c.closeCode != CloseSlowConsumer && len(c.out) > 0 {
+				f := <-c.out
+				seq++
+				prefix = protocol.AppendSeq(prefix[:0], seq)
+				if c.write(prefix, f.body) != nil {
+					break
+				}
+			}
 			msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.opts.WriteTimeout))
 			// Closing handshake: wait for the client's close (the reader
