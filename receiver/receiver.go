@@ -47,7 +47,13 @@ type Options struct {
 	// OnStatus, when set, is called with a one-line summary on changes
 	// (for sd_notify STATUS=).
 	OnStatus func(string)
+	// Heartbeat, when set, is beaten at least once a second by the
+	// control loop, so a watchdog can tell when it is stuck.
+	Heartbeat Beater
 }
+
+// Beater is the watchdog side of a loop's health (systemd.Heartbeat).
+type Beater interface{ Beat() }
 
 // Receiver is one speaker.
 type Receiver struct {
@@ -59,6 +65,8 @@ type Receiver struct {
 	active bool
 	// version: the last state version seen from the broker.
 	version uint64
+	// ctl carries requests from other goroutines into Run's goroutine.
+	ctl chan func(c *client.Client)
 }
 
 // New loads or creates the device identity in opts.StateDir.
@@ -95,9 +103,41 @@ func New(opts Options) (*Receiver, error) {
 			vol = v
 		}
 	}
-	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id}
+	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8)}
 	r.player = newClockPlayer(id, vol)
 	return r, nil
+}
+
+// SetName renames the device (a config reload); the broker and every
+// picker learn it at once. Safe to call from any goroutine.
+func (r *Receiver) SetName(name string) {
+	r.post(func(c *client.Client) {
+		if name == "" || name == r.opts.Name {
+			return
+		}
+		r.opts.Name = name
+		r.log.Info("renamed", "name", name)
+		if c != nil {
+			info := r.info()
+			_ = c.Send("", &protocol.DeviceStateChanged{Device: &info})
+		}
+	})
+}
+
+// post hands f to Run's goroutine; it drops f (with a log line) if eight
+// requests are already waiting, rather than block the caller.
+func (r *Receiver) post(f func(*client.Client)) {
+	select {
+	case r.ctl <- f:
+	default:
+		r.log.Warn("receiver busy: control request dropped")
+	}
+}
+
+func (r *Receiver) beat() {
+	if r.opts.Heartbeat != nil {
+		r.opts.Heartbeat.Beat()
+	}
 }
 
 // DeviceID is the stable id stored in the state directory.
@@ -163,12 +203,31 @@ func (r *Receiver) Run(ctx context.Context) error {
 		delay := backoff/2 + rand.N(backoff/2+1)
 		r.log.Warn("broker connection lost; retrying", "err", err, "in", delay.Round(time.Millisecond))
 		r.status("Waiting for broker")
-		select {
-		case <-ctx.Done():
+		if !r.wait(ctx, delay) {
 			return nil
-		case <-time.After(delay):
 		}
 		backoff = min(backoff*2, r.opts.MaxBackoff)
+	}
+}
+
+// wait sleeps for d while serving control requests and beating the
+// heartbeat; it returns false when ctx ends.
+func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	hb := time.NewTicker(time.Second)
+	defer hb.Stop()
+	for {
+		r.beat()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case f := <-r.ctl:
+			f(nil)
+		case <-hb.C:
+		}
 	}
 }
 
@@ -180,6 +239,7 @@ func (r *Receiver) status(s string) {
 
 // session is one connection's lifetime.
 func (r *Receiver) session(ctx context.Context) error {
+	r.beat()
 	c, err := client.Dial(ctx, r.opts.Broker, r.opts.Token, r.hello(), client.Options{})
 	if err != nil {
 		return err
@@ -202,7 +262,10 @@ func (r *Receiver) session(ctx context.Context) error {
 	}
 	tick := time.NewTicker(r.opts.StateInterval)
 	defer tick.Stop()
+	hb := time.NewTicker(time.Second)
+	defer hb.Stop()
 	for {
+		r.beat()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -211,10 +274,13 @@ func (r *Receiver) session(ctx context.Context) error {
 				return c.Err()
 			}
 			r.handle(c, f)
+		case f := <-r.ctl:
+			f(c)
 		case <-tick.C:
 			if r.active && r.player.status == protocol.StatusPlaying {
 				r.report(c, "")
 			}
+		case <-hb.C:
 		}
 	}
 }

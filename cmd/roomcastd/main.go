@@ -28,7 +28,7 @@ import (
 const usage = `usage: roomcastd [options]
 
 Joins the broker given by --broker, or, with none, runs an embedded broker
-on --listen and joins it.
+on --listen and joins it. SIGHUP re-reads the config file (name, log level).
 
 options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
 `
@@ -49,73 +49,101 @@ func main() {
 	}
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// options are roomcastd's settings after flags, environment and file.
+type options struct {
+	config, name, broker, token, tokenFile, listen, stateDir string
+	metricsListen                                            string
+	volume                                                   int
+	level                                                    slog.Level
+	heartbeat, dropAfter                                     time.Duration
+	version                                                  bool
+}
+
+// parseOptions applies flags > ROOMCAST_* > config file > defaults. It is
+// called again on SIGHUP with the same arguments.
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
 	fs := flag.NewFlagSet("roomcastd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	cfg := fs.String("config", "", "TOML config file; flags override it")
-	name := fs.String("name", "", "name shown in pickers (default: host name)")
-	brokerURL := fs.String("broker", "", "join this broker (http://host:port); none: run the embedded broker")
-	token := fs.String("token", "", "credential for the broker")
-	tokenFile := fs.String("token-file", "", "file holding the credential for the broker")
-	listen := fs.String("listen", ":4100", "embedded broker / API address")
-	stateDir := fs.String("state-dir", config.DefaultStateDir(), "device id, credentials, volume, cache")
-	volume := fs.Int("volume", 50, "initial volume 0-100 on first start; later starts use the last volume")
-	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
+	fs.StringVar(&o.config, "config", "", "TOML config file; flags override it")
+	fs.StringVar(&o.name, "name", "", "name shown in pickers (default: host name)")
+	fs.StringVar(&o.broker, "broker", "", "join this broker (http://host:port); none: run the embedded broker")
+	fs.StringVar(&o.token, "token", "", "credential for the broker")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the credential for the broker")
+	fs.StringVar(&o.listen, "listen", ":4100", "embedded broker / API address")
+	fs.StringVar(&o.stateDir, "state-dir", config.DefaultStateDir(), "device id, credentials, volume, cache")
+	fs.IntVar(&o.volume, "volume", 50, "initial volume 0-100 on first start; later starts use the last volume")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics without a token on this address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
-	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
-	version := fs.Bool("version", false, "print the version and exit")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 8*time.Second, "embedded broker: interval of pings to clients")
+	fs.DurationVar(&o.dropAfter, "drop-after", 20*time.Second, "embedded broker: drop a client silent this long")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	if *version {
+	if o.version {
+		return o, nil
+	}
+	if err := config.Apply(fs, o.config, false, "config", "version"); err != nil {
+		return nil, usageError{err}
+	}
+	if o.volume < 0 || o.volume > 100 {
+		return nil, usageError{fmt.Errorf("--volume %d: must be 0-100", o.volume)}
+	}
+	if o.heartbeat <= 0 || o.dropAfter <= o.heartbeat {
+		return nil, usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", o.dropAfter, o.heartbeat)}
+	}
+	if err := o.level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.version {
 		fmt.Fprintln(stdout, buildinfo.String("roomcastd"))
 		return nil
 	}
-	if err := config.Apply(fs, *cfg, false, "config", "version"); err != nil {
-		return usageError{err}
-	}
-	if *volume < 0 || *volume > 100 {
-		return usageError{fmt.Errorf("--volume %d: must be 0-100", *volume)}
-	}
-	if *heartbeat <= 0 || *dropAfter <= *heartbeat {
-		return usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", *dropAfter, *heartbeat)}
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level: %w", err)}
-	}
-	log := systemd.NewLogger(os.Stderr, level)
+	var level slog.LevelVar
+	level.Set(o.level)
+	log := slog.New(systemd.NewHandler(os.Stderr, &systemd.HandlerOptions{Level: &level}))
 	notify := systemd.NotifierFromEnv()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-
-	tok := *token
-	if tok == "" && *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+	tok := o.token
+	if tok == "" && o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
 			return fmt.Errorf("--token-file: %w", err)
 		}
 		tok = strings.TrimSpace(string(b))
 	}
 
-	errc := make(chan error, 2)
+	wd := systemd.NewWatchdog(notify, log)
+	errc := make(chan error, 3)
 	running := 0
-	url := *brokerURL
+	url := o.broker
 	if url == "" {
-		b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
-			HeartbeatInterval: *heartbeat, DropAfter: *dropAfter})
+		b, err := broker.New(broker.Options{Addr: o.listen, StateDir: o.stateDir, MetricsAddr: o.metricsListen, Logger: log,
+			HeartbeatInterval: o.heartbeat, DropAfter: o.dropAfter})
 		if err != nil {
 			return err
 		}
@@ -125,7 +153,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return <-errc
 		}
-		tokPath := filepath.Join(*stateDir, "owner.token")
+		tokPath := filepath.Join(o.stateDir, "owner.token")
 		if tok, err = ownerToken(ctx, b, tokPath); err != nil {
 			return err
 		}
@@ -136,22 +164,38 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{errors.New("--broker needs --token or --token-file")}
 	}
 
-	r, err := receiver.New(receiver.Options{Broker: url, Token: tok, StateDir: *stateDir, Name: *name, Volume: *volume,
-		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) }})
+	r, err := receiver.New(receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
+		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
+		Heartbeat: wd.Register("control", 10*time.Second)})
 	if err != nil {
 		return err
 	}
 	log.Info("receiver starting", "device", r.DeviceID(), "broker", url,
 		"audio", "none yet: the player is a silent clock until the audio pipeline lands")
-	running++
+	running += 2
 	go func() { errc <- r.Run(ctx) }()
+	go func() { errc <- wd.Run(ctx) }()
 	_ = notify.Ready()
 
 	var firstErr error
-	for ; running > 0; running-- {
-		if err := <-errc; err != nil && firstErr == nil {
-			firstErr = err
-			stop() // one part failed: stop the other
+	for running > 0 {
+		select {
+		case err := <-errc:
+			running--
+			if err != nil && firstErr == nil {
+				firstErr = err
+				stop() // one part failed: stop the others
+			}
+		case <-hup:
+			_ = notify.Reloading()
+			if no, err := parseOptions(args, stderr); err != nil {
+				log.Error("reload: config rejected, keeping the running one", "err", err)
+			} else {
+				level.Set(no.level)
+				r.SetName(no.name)
+				log.Info("reloaded", "config", no.config)
+			}
+			_ = notify.Ready()
 		}
 	}
 	_ = notify.Stopping()
@@ -180,13 +224,11 @@ func ownerToken(ctx context.Context, b *broker.Broker, path string) (string, err
 	return tok, nil
 }
 
-// loopbackFor is the address the in-process receiver dials.
+// loopbackFor is the address the in-process receiver dials: loopback when
+// the broker listens on every interface.
 func loopbackFor(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || ta.IP.IsUnspecified() {
-		if ok {
-			return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
-		}
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
 	}
 	return a.String()
 }
