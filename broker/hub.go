@@ -331,15 +331,19 @@ func (h *hub) deviceUpdate(c *conn, m *protocol.DeviceStateChanged) {
 	}
 }
 
-// stateFromDevice applies a PLAYER_STATE_CHANGED from c. Rules:
-//   - only the active device writes; with no active device, a playing
-//     device claims the role;
+// stateFromDevice applies a PLAYER_STATE_CHANGED from c. Rules (last
+// write wins, with optimistic concurrency):
 //   - a writer other than the last writer must have seen the current
-//     version (BasedOn), else its update is stale;
+//     version (BasedOn), else its update is stale: rejected, and the
+//     writer is resynced with the current state;
+//   - a device that is not active may write only a playing or loading
+//     state, which makes it the active device (a takeover: the old active
+//     device is told to pause); other states from it are not_active;
 //   - accepted states get Version+1 and the broker's timestamp, and are
-//     fanned out to everyone else (the writer gets an ACK when it sent an id).
-//
-// Rejected writers get an ERROR with the current state to resync to.
+//     fanned out to everyone else (the writer gets an ACK when it sent an
+//     id). The hub handles one event at a time, so of two concurrent
+//     writers the later arrival wins, and the earlier one's next update is
+//     stale.
 func (h *hub) stateFromDevice(c *conn, id string, st *protocol.PlayerState, recv time.Time) {
 	devID := c.device.ID
 	reject := func(code protocol.ErrorCode, msg string) {
@@ -358,18 +362,22 @@ func (h *hub) stateFromDevice(c *conn, id string, st *protocol.PlayerState, recv
 		reject(protocol.ErrBadRequest, "state.device_id must be the sender's id")
 		return
 	}
-	if h.active != devID {
-		claim := h.active == "" && (st.Status == protocol.StatusPlaying || st.Status == protocol.StatusLoading)
-		if !claim {
-			reject(protocol.ErrNotActive, fmt.Sprintf("device %s is not the active device (active: %q)", devID, h.active))
-			return
-		}
-		h.active = devID
-		h.broadcastDevices(devID, "active", nil)
-	}
 	if h.state != nil && h.lastWriter != devID && st.BasedOn < h.state.Version {
 		reject(protocol.ErrStaleState, fmt.Sprintf("state based on version %d, current is %d", st.BasedOn, h.state.Version))
 		return
+	}
+	if h.active != devID {
+		if st.Status != protocol.StatusPlaying && st.Status != protocol.StatusLoading {
+			reject(protocol.ErrNotActive, fmt.Sprintf("device %s is not the active device (active: %q)", devID, h.active))
+			return
+		}
+		if old := h.online(h.active); old != nil {
+			hid := fmt.Sprintf("takeover-%s-%d", devID, time.Now().UnixNano())
+			old.sendMsg(hid, &protocol.Command{Name: protocol.CmdPause, Transfer: true, From: devID})
+			h.addPending(hid, &pending{kind: pendHandoff, ref: hid, target: old.device.ID})
+		}
+		h.active = devID
+		h.broadcastDevices(devID, "active", nil)
 	}
 	stamped := h.accept(*st, devID, recv)
 	if id != "" {
