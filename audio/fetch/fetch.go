@@ -125,7 +125,7 @@ type File struct {
 	partPath string
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when the download goroutine has ended
-	off      int64 // reader's offset; reader goroutine only
+	off      int64         // reader's offset; reader goroutine only
 
 	mu   sync.Mutex // guards the fields below; cond signals changes
 	cond *sync.Cond
