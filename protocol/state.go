@@ -139,13 +139,17 @@ type PlayerState struct {
 	Track      *Track   `json:"track,omitempty"`
 	PositionMS int64    `json:"position_ms"`
 	Shuffle    bool     `json:"shuffle,omitempty"`
-	// ShuffleSeed makes the shuffle order reproducible on another device
-	// after a transfer.
-	ShuffleSeed int64    `json:"shuffle_seed,omitempty"`
-	Repeat      Repeat   `json:"repeat,omitempty"`
-	Queue       []string `json:"queue,omitempty"`
-	Volume      int      `json:"volume"`
-	Error       string   `json:"error,omitempty"`
+	// ShuffleSeed and ShuffleAnchor make the shuffle order reproducible
+	// on another device after a transfer: the order is the Fisher–Yates
+	// permutation of the list drawn from PCG(seed, seed^0x9e3779b97f4a7c15),
+	// rotated so that index ShuffleAnchor comes first. Index is always an
+	// index into the list in context order.
+	ShuffleSeed   int64    `json:"shuffle_seed,omitempty"`
+	ShuffleAnchor int      `json:"shuffle_anchor,omitempty"`
+	Repeat        Repeat   `json:"repeat,omitempty"`
+	Queue         []string `json:"queue,omitempty"`
+	Volume        int      `json:"volume"`
+	Error         string   `json:"error,omitempty"`
 
 	// PositionAtMS, sent by a device, is the broker-clock time (from its
 	// clock-offset estimate) at which PositionMS was measured. The broker
