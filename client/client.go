@@ -59,12 +59,16 @@ type Client struct {
 	err     error // set once, before done is closed
 	// lastServerSeq is the reader's view of the broker's numbering.
 	lastServerSeq uint64
-	// Clock measurements from the last PONG to our PING: offset of the
-	// broker's clock and the round trip, in microseconds.
-	clockMu     sync.Mutex
-	clockOffset int64
-	clockRTT    int64
+	// clockMu guards samples: the last clockSamples answers to our PINGs.
+	clockMu sync.Mutex
+	samples []clockSample
 }
+
+// clockSamples is how many recent PING answers ClockOffset chooses from.
+const clockSamples = 8
+
+// clockSample is one NTP-style measurement, in microseconds.
+type clockSample struct{ offset, rtt int64 }
 
 // WebsocketURL turns a broker base URL (http://host:port) into the
 // connect endpoint's ws:// or wss:// URL.
@@ -258,12 +262,29 @@ func (c *Client) RequestID(ctx context.Context, id string, m protocol.Message) (
 	}
 }
 
-// ClockOffset is the broker's clock minus ours and the round trip of the
-// measurement, from the last Ping answered (zero before any).
+// ClockOffset is ClockEstimate without ok: zero before any answer.
 func (c *Client) ClockOffset() (offset, rtt time.Duration) {
+	offset, rtt, _ = c.ClockEstimate()
+	return offset, rtt
+}
+
+// ClockEstimate estimates the broker's clock minus ours, NTP-style: of the
+// last 8 answered Pings it takes the one with the shortest round trip
+// (the least queueing, so the most symmetric path), and returns its offset
+// and round trip. ok is false before any answer.
+func (c *Client) ClockEstimate() (offset, rtt time.Duration, ok bool) {
 	c.clockMu.Lock()
 	defer c.clockMu.Unlock()
-	return time.Duration(c.clockOffset) * time.Microsecond, time.Duration(c.clockRTT) * time.Microsecond
+	if len(c.samples) == 0 {
+		return 0, 0, false
+	}
+	best := c.samples[0]
+	for _, s := range c.samples[1:] {
+		if s.rtt < best.rtt {
+			best = s
+		}
+	}
+	return time.Duration(best.offset) * time.Microsecond, time.Duration(best.rtt) * time.Microsecond, true
 }
 
 // Ping sends a PING; the answer updates ClockOffset.
@@ -328,10 +349,15 @@ func (c *Client) readLoop() {
 			_ = c.Send("", &protocol.Pong{T0US: m.T0US, T1US: t3, T2US: now})
 			continue
 		case *protocol.Pong:
-			c.clockMu.Lock()
-			c.clockOffset = ((m.T1US - m.T0US) + (m.T2US - t3)) / 2
-			c.clockRTT = (t3 - m.T0US) - (m.T2US - m.T1US)
-			c.clockMu.Unlock()
+			rtt := (t3 - m.T0US) - (m.T2US - m.T1US)
+			if rtt >= 0 {
+				c.clockMu.Lock()
+				c.samples = append(c.samples, clockSample{offset: ((m.T1US - m.T0US) + (m.T2US - t3)) / 2, rtt: rtt})
+				if len(c.samples) > clockSamples {
+					c.samples = c.samples[1:]
+				}
+				c.clockMu.Unlock()
+			}
 		case *protocol.Ack:
 			if c.deliver(m.Ref, m) {
 				continue
