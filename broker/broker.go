@@ -60,6 +60,18 @@ type Options struct {
 	// Mux, when set, receives the broker's routes; other packages (the
 	// library, the web picker) add theirs to the same mux.
 	Mux *http.ServeMux
+	// Resolver, when set (a library), turns the URIs or context of a play
+	// command or transfer into the track list with metadata and loudness
+	// that devices receive in Command.Tracks / TransferPlayback.Tracks.
+	Resolver Resolver
+}
+
+// Resolver resolves play lists. It is called from hub goroutines, so it
+// must be safe for concurrent use and quick (an index lookup).
+type Resolver interface {
+	// ResolveTracks returns the tracks of contextURI (when set) or of
+	// uris, in order; an unknown context or track is an error.
+	ResolveTracks(contextURI string, uris []string) ([]protocol.Track, error)
 }
 
 func (o *Options) setDefaults() {

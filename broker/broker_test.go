@@ -587,3 +587,54 @@ func httpGetNoFail(url string) (int, error) {
 }
 
 var _ = fmt.Sprint
+
+// albumResolver resolves roomcast:album:a1 to three tracks with loudness.
+type albumResolver struct{}
+
+func (albumResolver) ResolveTracks(ctxURI string, uris []string) ([]protocol.Track, error) {
+	lufs := -9.0
+	if ctxURI == "roomcast:album:a1" {
+		return []protocol.Track{{URI: "roomcast:track:1", LoudnessLUFS: &lufs}, {URI: "roomcast:track:2"}, {URI: "roomcast:track:3"}}, nil
+	}
+	if ctxURI != "" {
+		return nil, fmt.Errorf("no album %q", ctxURI)
+	}
+	var out []protocol.Track
+	for _, u := range uris {
+		out = append(out, protocol.Track{URI: u, Title: "t " + u})
+	}
+	return out, nil
+}
+
+func TestPlayAndTransferCarryResolvedTracks(t *testing.T) {
+	tb := startBroker(t, "", func(o *Options) { o.Resolver = albumResolver{} })
+	tok := tb.token(t, "alice")
+	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
+	b := dial(t, tb, tok, speaker("b", "Den"), client.Options{})
+	c := dial(t, tb, tok, controller("c"), client.Options{})
+	gotA := make(chan protocol.Message, 16)
+	gotB := make(chan protocol.Message, 16)
+	serveCommands(t, a, "a", gotA)
+	serveCommands(t, b, "b", gotB)
+	ctx := context.Background()
+	_, err := c.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, DeviceID: "a", ContextURI: "roomcast:album:a1", Offset: 1})
+	mustf(t, err == nil, "play: %v", err)
+	cmd := (<-gotA).(*protocol.Command)
+	mustf(t, len(cmd.Tracks) == 3 && cmd.Tracks[0].LoudnessLUFS != nil && *cmd.Tracks[0].LoudnessLUFS == -9, "play carried %+v", cmd.Tracks)
+	// Unknown album, offset past the end: clear errors, nothing reaches the device.
+	var pe *protocol.Error
+	_, err = c.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, ContextURI: "roomcast:album:nope"})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrNotFound, "unknown album: %v", err)
+	_, err = c.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, ContextURI: "roomcast:album:a1", Offset: 3})
+	mustf(t, errors.As(err, &pe) && pe.Code == protocol.ErrBadRequest, "offset past the end: %v", err)
+	// The transfer target gets the same list.
+	_, err = c.Request(ctx, &protocol.TransferPlayback{DeviceID: "b"})
+	mustf(t, err == nil, "transfer: %v", err)
+	for {
+		m := <-gotB
+		if tp, ok := m.(*protocol.TransferPlayback); ok {
+			mustf(t, len(tp.Tracks) == 3 && tp.State.Index == 1 && tp.State.ContextURI == "roomcast:album:a1", "transfer carried %+v / %+v", tp.Tracks, tp.State)
+			break
+		}
+	}
+}

@@ -517,6 +517,22 @@ func (h *hub) command(from *conn, ref string, cmd *protocol.Command) {
 	}
 	fwd := *cmd
 	fwd.From = from.device.ID
+	if cmd.Name == protocol.CmdPlay && h.b.opts.Resolver != nil {
+		tracks, err := h.b.opts.Resolver.ResolveTracks(cmd.ContextURI, cmd.URIs)
+		if err != nil {
+			h.fail(from, ref, protocol.ErrNotFound, err.Error())
+			return
+		}
+		if len(tracks) > protocol.MaxResolvedTracks {
+			h.fail(from, ref, protocol.ErrBadRequest, fmt.Sprintf("%d tracks: at most %d can be played as one list", len(tracks), protocol.MaxResolvedTracks))
+			return
+		}
+		if cmd.Offset >= len(tracks) {
+			h.fail(from, ref, protocol.ErrBadRequest, fmt.Sprintf("offset %d: the list has %d tracks", cmd.Offset, len(tracks)))
+			return
+		}
+		fwd.Tracks = tracks
+	}
 	tc.sendMsg(ref, &fwd)
 	h.addPending(ref, &pending{kind: pendCommand, ref: ref, from: from, target: targetID})
 }
@@ -603,7 +619,15 @@ func (h *hub) startTarget(from *conn, ref string, tp *protocol.TransferPlayback,
 		h.broadcastDevices(tp.DeviceID, "active", nil)
 	}
 	iid := ref + "#in"
-	tc.sendMsg(iid, &protocol.TransferPlayback{DeviceID: tp.DeviceID, Play: tp.Play, State: stamped})
+	in := &protocol.TransferPlayback{DeviceID: tp.DeviceID, Play: tp.Play, State: stamped}
+	if r := h.b.opts.Resolver; r != nil && (st.ContextURI != "" || len(st.URIs) > 0) {
+		if tracks, err := r.ResolveTracks(st.ContextURI, st.URIs); err == nil && len(tracks) <= protocol.MaxResolvedTracks {
+			in.Tracks = tracks
+		} else if err != nil {
+			h.b.log.Warn("transfer: cannot resolve the play list", "user", h.user, "context", st.ContextURI, "err", err)
+		}
+	}
+	tc.sendMsg(iid, in)
 	h.addPending(iid, &pending{kind: pendTransferIn, ref: ref, from: from, target: tp.DeviceID})
 }
 

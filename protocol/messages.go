@@ -88,6 +88,11 @@ type Command struct {
 	// Transfer marks the pause the broker sends to the old device of a
 	// transfer; the device must answer with its exact final state.
 	Transfer bool `json:"transfer,omitempty"`
+	// Tracks, set by a broker that has a library, is the play list
+	// resolved from URIs or ContextURI, in context order, with metadata
+	// and loudness: the device needs no other request to play and
+	// normalize. At most MaxResolvedTracks.
+	Tracks []Track `json:"tracks,omitempty"`
 }
 
 // DeviceStateChanged is sent by a device to update its own info (Device),
@@ -111,6 +116,9 @@ type TransferPlayback struct {
 	// keeps whether the old device was playing.
 	Play  *bool        `json:"play,omitempty"`
 	State *PlayerState `json:"state,omitempty"`
+	// Tracks, set by the broker when it can resolve State's list, as in
+	// Command.Tracks.
+	Tracks []Track `json:"tracks,omitempty"`
 }
 
 // Ack acknowledges the request whose envelope ID is Ref.
@@ -205,6 +213,9 @@ func (m *Command) Validate() error {
 	if m.Name == "" {
 		return missing("name")
 	}
+	if err := validateTracks(m.Tracks); err != nil {
+		return err
+	}
 	if m.DeviceID != "" {
 		if err := checkID("device_id", m.DeviceID); err != nil {
 			return err
@@ -297,8 +308,23 @@ func (m *TransferPlayback) Validate() error {
 	if err := checkID("device_id", m.DeviceID); err != nil {
 		return err
 	}
+	if err := validateTracks(m.Tracks); err != nil {
+		return err
+	}
 	if m.State != nil {
 		return m.State.Validate("state")
+	}
+	return nil
+}
+
+func validateTracks(ts []Track) error {
+	if len(ts) > MaxResolvedTracks {
+		return invalid("tracks", fmt.Sprintf("%d entries, at most %d", len(ts), MaxResolvedTracks))
+	}
+	for i := range ts {
+		if err := ts[i].Validate(fmt.Sprintf("tracks[%d]", i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -337,6 +363,9 @@ const (
 	MaxNameLen = 256
 	MaxURILen  = 512
 	MaxURIs    = 10000
+	// MaxResolvedTracks bounds Command.Tracks and TransferPlayback.Tracks
+	// so that a resolved list fits in a frame.
+	MaxResolvedTracks = 500
 )
 
 func checkID(field, id string) error {

@@ -125,6 +125,14 @@ type Track struct {
 	AlbumTruePeakDBTP *float64 `json:"album_true_peak_dbtp,omitempty"`
 }
 
+// Validate checks a track's URI.
+func (t *Track) Validate(field string) error {
+	if t.URI == "" {
+		return missing(field + ".uri")
+	}
+	return checkURI(field+".uri", t.URI)
+}
+
 // PlayerState is a user's playback state. The broker owns Version and
 // ServerTS: every accepted state gets Version = previous+1 and ServerTS =
 // the broker's clock (Unix ms) at which PositionMS was valid. A picker
@@ -192,10 +200,7 @@ func (s *PlayerState) Validate(field string) error {
 		return invalid(field, "too many uris")
 	}
 	if s.Track != nil {
-		if s.Track.URI == "" {
-			return missing(field + ".track.uri")
-		}
-		if err := checkURI(field+".track.uri", s.Track.URI); err != nil {
+		if err := s.Track.Validate(field + ".track"); err != nil {
 			return err
 		}
 	}
