@@ -64,6 +64,7 @@ var transitions = map[protocol.Status]map[event]protocol.Status{
 		evResume:  protocol.StatusPlaying,
 		evSeek:    protocol.StatusPaused,
 		evAdvance: protocol.StatusPaused,
+		evEnd:     protocol.StatusEnded, // skip_next past the last track
 		evFail:    protocol.StatusError,
 		evStop:    protocol.StatusIdle,
 	},

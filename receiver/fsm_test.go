@@ -14,7 +14,7 @@ func TestEveryTransition(t *testing.T) {
 		protocol.StatusIdle:    {evLoad: "loading", evStop: "idle"},
 		protocol.StatusLoading: {evLoad: "loading", evLoaded: "playing", evPause: "paused", evResume: "loading", evSeek: "loading", evAdvance: "loading", evFail: "error", evStop: "idle"},
 		protocol.StatusPlaying: {evLoad: "loading", evPause: "paused", evResume: "playing", evSeek: "playing", evAdvance: "playing", evEnd: "ended", evFail: "error", evStop: "idle"},
-		protocol.StatusPaused:  {evLoad: "loading", evLoaded: "paused", evPause: "paused", evResume: "playing", evSeek: "paused", evAdvance: "paused", evFail: "error", evStop: "idle"},
+		protocol.StatusPaused:  {evLoad: "loading", evLoaded: "paused", evPause: "paused", evResume: "playing", evSeek: "paused", evAdvance: "paused", evEnd: "ended", evFail: "error", evStop: "idle"},
 		protocol.StatusEnded:   {evLoad: "loading", evResume: "loading", evAdvance: "loading", evStop: "idle"},
 		protocol.StatusError:   {evLoad: "loading", evRetry: "loading", evSkip: "loading", evEnd: "ended", evStop: "idle"},
 	}

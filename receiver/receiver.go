@@ -2,9 +2,9 @@
 // speaker, keeps its session across reconnects, executes commands and
 // reports player state.
 //
-// Today the player behind it is a silent clock (clockPlayer): it keeps
-// the queue, status and a position that advances in real time, but emits
-// no audio. The audio pipeline replaces it behind the same methods.
+// The sound comes from an Engine: the audio pipeline, or the silent clock
+// engine where there is no audio (it keeps the position in real time and
+// moves on at each track's end, so everything else behaves the same).
 //
 // Concurrency: Run's goroutine owns all state; nothing else touches it.
 package receiver
@@ -50,6 +50,8 @@ type Options struct {
 	// Heartbeat, when set, is beaten at least once a second by the
 	// control loop, so a watchdog can tell when it is stuck.
 	Heartbeat Beater
+	// Engine plays the audio; nil: the silent clock engine.
+	Engine Engine
 }
 
 // Beater is the watchdog side of a loop's health (systemd.Heartbeat).
@@ -60,7 +62,11 @@ type Receiver struct {
 	opts     Options
 	log      *slog.Logger
 	deviceID string
-	player   *clockPlayer
+	player   *player
+	// done remembers the answers to recent command ids, so a command
+	// retried after a reconnect is acknowledged again, never re-run.
+	done      map[string]*protocol.PlayerState
+	doneOrder []string
 	// active: the broker last told us we are the active device.
 	active bool
 	// version: the last state version seen from the broker.
@@ -103,8 +109,12 @@ func New(opts Options) (*Receiver, error) {
 			vol = v
 		}
 	}
-	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8)}
-	r.player = newClockPlayer(id, vol)
+	if opts.Engine == nil {
+		opts.Engine = newClockEngine()
+	}
+	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
+		done: map[string]*protocol.PlayerState{}}
+	r.player = newPlayer(id, vol, opts.Engine, opts.Logger)
 	return r, nil
 }
 
@@ -226,8 +236,22 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 			return true
 		case f := <-r.ctl:
 			f(nil)
+		case ev := <-r.player.engine.Events():
+			r.engineEvent(ev, nil) // playback goes on while the broker is away
 		case <-hb.C:
 		}
+	}
+}
+
+// engineEvent applies an engine report and, when connected and active,
+// reports the new state.
+func (r *Receiver) engineEvent(ev EngineEvent, c *client.Client) {
+	if !r.player.onEngine(ev) {
+		return
+	}
+	r.reportStatus()
+	if c != nil && r.active {
+		r.report(c)
 	}
 }
 
@@ -254,16 +278,22 @@ func (r *Receiver) session(ctx context.Context) error {
 	r.active = w.ActiveDeviceID == r.deviceID
 	if wasActive && !r.active {
 		// Someone took over while we were away: stop.
-		r.player.pause()
+		r.player.stop()
 	}
 	r.reportStatus()
+	// A few pings at once give a clock estimate before the first report.
+	for i := 0; i < 3; i++ {
+		_ = c.Ping()
+	}
 	if r.active {
-		r.report(c, "")
+		r.report(c)
 	}
 	tick := time.NewTicker(r.opts.StateInterval)
 	defer tick.Stop()
 	hb := time.NewTicker(time.Second)
 	defer hb.Stop()
+	ping := time.NewTicker(5 * time.Second)
+	defer ping.Stop()
 	for {
 		r.beat()
 		select {
@@ -276,10 +306,14 @@ func (r *Receiver) session(ctx context.Context) error {
 			r.handle(c, f)
 		case f := <-r.ctl:
 			f(c)
+		case ev := <-r.player.engine.Events():
+			r.engineEvent(ev, c)
 		case <-tick.C:
 			if r.active && r.player.status == protocol.StatusPlaying {
-				r.report(c, "")
+				r.report(c)
 			}
+		case <-ping.C:
+			_ = c.Ping()
 		case <-hb.C:
 		}
 	}
@@ -288,6 +322,10 @@ func (r *Receiver) session(ctx context.Context) error {
 func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 	switch m := f.Msg.(type) {
 	case *protocol.Command:
+		if st, ok := r.done[f.ID]; ok {
+			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st}) // a retry: answer, don't re-run
+			return
+		}
 		if err := r.player.apply(m); err != nil {
 			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
 			return
@@ -300,34 +338,42 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 		if m.Name == protocol.CmdVolume {
 			r.saveVolume()
 		}
-		st := r.player.state()
-		st.BasedOn = r.version
+		st := r.stamp(c)
+		r.remember(f.ID, &st)
 		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
 		r.reportStatus()
 	case *protocol.TransferPlayback:
+		if st, ok := r.done[f.ID]; ok {
+			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st})
+			return
+		}
 		if m.State != nil {
-			r.player.adopt(m.State)
 			r.version = m.State.Version
+			play := m.State.Status == protocol.StatusPlaying
+			if err := r.player.adopt(m.State, m.Tracks, play); err != nil {
+				_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
+				return
+			}
 		}
 		r.active = true
-		st := r.player.state()
-		st.BasedOn = r.version
+		st := r.stamp(c)
+		r.remember(f.ID, &st)
 		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
 		r.reportStatus()
 	case *protocol.PlayerStateChanged:
 		r.version = m.State.Version
 		if m.State.DeviceID != r.deviceID && r.active {
 			r.active = false
-			r.player.pause()
+			r.player.stop()
 		}
 	case *protocol.DeviceStateChanged:
 		r.active = m.ActiveDeviceID == r.deviceID
 	case *protocol.Error:
 		if m.State != nil {
 			r.version = m.State.Version
-			if m.Code == protocol.ErrNotActive {
+			if (m.Code == protocol.ErrNotActive || m.Code == protocol.ErrStaleState) && m.State.DeviceID != r.deviceID {
 				r.active = false
-				r.player.pause()
+				r.player.stop()
 			}
 		}
 	case *protocol.Goodbye:
@@ -335,21 +381,55 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 	}
 }
 
-// report sends the current state; the broker's ACK (when id is set) or
-// the next fan-out carries the new version.
-func (r *Receiver) report(c *client.Client, id string) {
+// remember keeps the last 256 command answers.
+func (r *Receiver) remember(id string, st *protocol.PlayerState) {
+	if id == "" {
+		return
+	}
+	r.done[id] = st
+	r.doneOrder = append(r.doneOrder, id)
+	if len(r.doneOrder) > 256 {
+		delete(r.done, r.doneOrder[0])
+		r.doneOrder = r.doneOrder[1:]
+	}
+}
+
+// stamp is the player's state with the fields the broker needs: the last
+// version seen and, once the clock is estimated, the broker-clock time of
+// the position.
+func (r *Receiver) stamp(c *client.Client) protocol.PlayerState {
 	st := r.player.state()
 	st.BasedOn = r.version
-	_ = c.Send(id, &protocol.PlayerStateChanged{State: st})
+	if off, _, ok := c.ClockEstimate(); ok {
+		st.PositionAtMS = time.Now().Add(off).UnixMilli()
+	}
+	return st
+}
+
+// report sends the current state; the next fan-out or resync carries the
+// new version.
+func (r *Receiver) report(c *client.Client) {
+	st := r.stamp(c)
+	_ = c.Send("", &protocol.PlayerStateChanged{State: st})
 }
 
 func (r *Receiver) reportStatus() {
 	p := r.player
 	switch {
-	case p.status == protocol.StatusPlaying && p.track != "":
-		r.status("Playing " + p.track)
+	case p.status == protocol.StatusPlaying && p.q != nil:
+		t := p.track(p.q.current())
+		what := t.URI
+		if t.Title != "" {
+			what = t.Title
+			if t.Artist != "" {
+				what = t.Artist + " – " + t.Title
+			}
+		}
+		r.status("Playing " + what)
 	case p.status == protocol.StatusPaused:
 		r.status("Paused")
+	case p.status == protocol.StatusError:
+		r.status("Error: " + p.errMsg)
 	default:
 		r.status("Idle")
 	}

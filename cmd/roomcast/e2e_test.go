@@ -114,7 +114,7 @@ func TestCLIAgainstEmbeddedDaemon(t *testing.T) {
 	if out := run("devices"); !strings.Contains(out, "Kitchen") || !strings.Contains(out, "ONLINE") {
 		t.Fatalf("devices table:\n%s", out)
 	}
-	run("play", "--device", "kitchen", "roomcast:album:demo")
+	run("play", "--device", "kitchen", "roomcast:track:a", "roomcast:track:b", "roomcast:track:c")
 	var st struct {
 		Device     string `json:"device"`
 		Status     string `json:"status"`
