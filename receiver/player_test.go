@@ -84,9 +84,7 @@ func TestPlayerCommands(t *testing.T) {
 			t.Errorf("%s while idle accepted", c.Name)
 		}
 	}
-	if err := p.apply(&protocol.Command{Name: protocol.CmdPlay, URIs: []string{"roomcast:track:a", "roomcast:track:b"}}); err == nil {
-		_ = err
-	} else {
+	if err := p.apply(&protocol.Command{Name: protocol.CmdPlay, URIs: []string{"roomcast:track:a", "roomcast:track:b"}}); err != nil {
 		t.Fatal(err)
 	}
 	p.apply(&protocol.Command{Name: protocol.CmdSeek, PositionMS: ms(5000)})
