@@ -179,9 +179,9 @@ func printLibrary(w io.Writer, albums []libAlbum) error {
 			discs = discs || t.DiscNumber > 1
 		}
 		for _, t := range a.Tracks {
-			num := "  "
+			num := "   "
 			if t.TrackNumber > 0 {
-				num = fmt.Sprintf("%2d", t.TrackNumber)
+				num = fmt.Sprintf("%2d.", t.TrackNumber)
 			}
 			if discs {
 				num = fmt.Sprintf("%d-%s", max(t.DiscNumber, 1), num)
@@ -190,7 +190,7 @@ func printLibrary(w io.Writer, albums []libAlbum) error {
 			if t.Artist != "" && t.Artist != a.Artist {
 				title += " (" + t.Artist + ")"
 			}
-			fmt.Fprintf(tw, "  %s. %s\t%s\t%s\t%s\t%s\n", num, title, clock(t.DurationMS), lufs(t.LoudnessLUFS), dbtp(t.TruePeakDBTP), t.URI)
+			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\t%s\n", num, title, clock(t.DurationMS), lufs(t.LoudnessLUFS), dbtp(t.TruePeakDBTP), t.URI)
 		}
 	}
 	return tw.Flush()
