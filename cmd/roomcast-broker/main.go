@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/systemd"
 )
 
@@ -27,6 +29,8 @@ const usage = `usage:
   roomcast-broker [options]                  run the broker
   roomcast-broker token create [--user NAME] [--label TEXT] [--state-dir DIR]
                                              print a new token on the last line
+  roomcast-broker scan --music DIR [--state-dir DIR]
+                                             index and measure a music folder now
 
 options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
 `
@@ -54,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return tokenCreate(args[2:], stdout, stderr)
 	}
+	if len(args) >= 1 && args[0] == "scan" {
+		return scanCommand(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("roomcast-broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -61,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", ":4100", "HTTP/websocket listen address")
 	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
+	music := fs.String("music", "", "music folder to index and serve (empty: no library)")
+	rescanEvery := fs.Duration("rescan-interval", 0, "library: rescan this often (0: at start and on request)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
 	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
@@ -93,11 +102,31 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b, err := broker.New(broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
-		HeartbeatInterval: *heartbeat, DropAfter: *dropAfter})
+	mux := http.NewServeMux()
+	opts := broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
+		HeartbeatInterval: *heartbeat, DropAfter: *dropAfter, Mux: mux}
+	var lib *library.Library
+	if *music != "" {
+		var err error
+		if lib, err = library.Open(library.Options{MusicDir: *music, StateDir: *stateDir,
+			Logger: log.With("component", "library"), RescanInterval: *rescanEvery}); err != nil {
+			return err
+		}
+		defer lib.Close() // after lib.Run has returned (below)
+		opts.Resolver = lib
+	}
+	b, err := broker.New(opts)
 	if err != nil {
 		return err
 	}
+	libDone := make(chan struct{})
+	if lib != nil {
+		lib.Register(mux, b.RequireToken)
+		go func() { defer close(libDone); _ = lib.Run(ctx) }()
+	} else {
+		close(libDone)
+	}
+	defer func() { stop(); <-libDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- b.Run(ctx) }()
 	select {

@@ -218,3 +218,87 @@ func TestTokenCreateAndUserIsolation(t *testing.T) {
 		t.Errorf("roomcastd bad config: %v %s", err, out)
 	}
 }
+
+// TestLibraryPlayback serves the demo library from the embedded broker:
+// the CLI lists it, plays an album by its context URI, and the broker's
+// state follows the album from track to track.
+func TestLibraryPlayback(t *testing.T) {
+	bin := buildAll(t)
+	state := t.TempDir()
+	music, err := filepath.Abs("../../demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, bin, state, "Kitchen", "--music", music)
+	g := []string{"--broker", d.url, "--token-file", filepath.Join(state, "owner.token")}
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(t, bin, append(g, args...)...)
+		if code != 0 {
+			t.Fatalf("roomcast %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	type album struct {
+		URI    string `json:"uri"`
+		Title  string `json:"title"`
+		Tracks []struct {
+			URI          string   `json:"uri"`
+			Title        string   `json:"title"`
+			DurationMS   int64    `json:"duration_ms"`
+			LoudnessLUFS *float64 `json:"loudness_lufs"`
+		} `json:"tracks"`
+	}
+	var lib struct {
+		Albums []album `json:"albums"`
+	}
+	var gapless album
+	deadline := time.Now().Add(20 * time.Second)
+	for gapless.URI == "" || gapless.Tracks[0].LoudnessLUFS == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("library never listed the analysed demo album: %+v", lib)
+		}
+		time.Sleep(200 * time.Millisecond)
+		lib.Albums = nil
+		json.Unmarshal([]byte(run("library", "--json")), &lib)
+		for _, a := range lib.Albums {
+			if strings.Contains(a.Title, "Gapless") {
+				gapless = a
+			}
+		}
+	}
+	if len(lib.Albums) != 2 || len(gapless.Tracks) != 3 || gapless.Tracks[0].Title != "C Major" {
+		t.Fatalf("library: %+v", lib)
+	}
+	if out := run("library"); !strings.Contains(out, "C Major") || !strings.Contains(out, gapless.URI) {
+		t.Fatalf("library table:\n%s", out)
+	}
+	run("play", "--device", "Kitchen", gapless.URI)
+	var st struct {
+		Status string `json:"status"`
+		State  struct {
+			Track struct {
+				Title        string   `json:"title"`
+				LoudnessLUFS *float64 `json:"loudness_lufs"`
+			} `json:"track"`
+		} `json:"state"`
+	}
+	json.Unmarshal([]byte(run("status", "--json")), &st)
+	if st.Status != "playing" || st.State.Track.Title != "C Major" || st.State.Track.LoudnessLUFS == nil {
+		t.Fatalf("status after play: %+v", st)
+	}
+	// The first track is about 5 s long: the state moves on to the second.
+	deadline = time.Now().Add(time.Duration(gapless.Tracks[0].DurationMS)*time.Millisecond + 5*time.Second)
+	for st.State.Track.Title != "F Major" {
+		if time.Now().After(deadline) {
+			t.Fatalf("never moved to the second track: %+v", st)
+		}
+		time.Sleep(250 * time.Millisecond)
+		json.Unmarshal([]byte(run("status", "--json")), &st)
+	}
+	// An unknown album is refused with a clear error.
+	_, errOut, code := cli(t, bin, append(g, "play", "roomcast:album:0000000000000000")...)
+	if code != 1 || !strings.Contains(errOut, "not_found") {
+		t.Fatalf("unknown album: %d %s", code, errOut)
+	}
+}

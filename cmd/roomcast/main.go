@@ -27,6 +27,7 @@ const usage = `usage: roomcast [global options] COMMAND [args]
 
 commands:
   devices                         list devices: id, name, type, active, volume, online
+  library                         albums and tracks with their URIs, durations and loudness
   status [--follow]               now playing; --follow streams changes
   play [--device ID|NAME] URI...  play tracks or a context (roomcast:album:<id>)
   pause | resume | next | prev
@@ -229,6 +230,7 @@ type handler func(ctx context.Context, e *env, args []string) error
 
 var commands = map[string]handler{
 	"devices":  cmdDevices,
+	"library":  cmdLibrary,
 	"status":   cmdStatus,
 	"play":     cmdPlay,
 	"pause":    simple(protocol.CmdPause),

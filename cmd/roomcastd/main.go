@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/receiver"
 	"github.com/roomcast/roomcast/systemd"
 )
@@ -52,7 +54,8 @@ func main() {
 // options are roomcastd's settings after flags, environment and file.
 type options struct {
 	config, name, broker, token, tokenFile, listen, stateDir string
-	metricsListen                                            string
+	metricsListen, music                                     string
+	rescanEvery                                              time.Duration
 	volume                                                   int
 	level                                                    slog.Level
 	heartbeat, dropAfter                                     time.Duration
@@ -75,6 +78,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.stateDir, "state-dir", config.DefaultStateDir(), "device id, credentials, volume, cache")
 	fs.IntVar(&o.volume, "volume", 50, "initial volume 0-100 on first start; later starts use the last volume")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics without a token on this address")
+	fs.StringVar(&o.music, "music", "", "embedded broker: music folder to index and serve")
+	fs.DurationVar(&o.rescanEvery, "rescan-interval", 0, "embedded broker: rescan the music folder this often (0: at start and on SIGHUP)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 8*time.Second, "embedded broker: interval of pings to clients")
 	fs.DurationVar(&o.dropAfter, "drop-after", 20*time.Second, "embedded broker: drop a client silent this long")
@@ -96,6 +101,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.volume < 0 || o.volume > 100 {
 		return nil, usageError{fmt.Errorf("--volume %d: must be 0-100", o.volume)}
+	}
+	if o.music != "" && o.broker != "" {
+		return nil, usageError{errors.New("--music serves a library from the embedded broker: it cannot be combined with --broker")}
 	}
 	if o.heartbeat <= 0 || o.dropAfter <= o.heartbeat {
 		return nil, usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", o.dropAfter, o.heartbeat)}
@@ -138,14 +146,30 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	wd := systemd.NewWatchdog(notify, log)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	running := 0
 	url := o.broker
+	var lib *library.Library
 	if url == "" {
-		b, err := broker.New(broker.Options{Addr: o.listen, StateDir: o.stateDir, MetricsAddr: o.metricsListen, Logger: log,
-			HeartbeatInterval: o.heartbeat, DropAfter: o.dropAfter})
+		mux := http.NewServeMux()
+		bopts := broker.Options{Addr: o.listen, StateDir: o.stateDir, MetricsAddr: o.metricsListen, Logger: log,
+			HeartbeatInterval: o.heartbeat, DropAfter: o.dropAfter, Mux: mux}
+		if o.music != "" {
+			if lib, err = library.Open(library.Options{MusicDir: o.music, StateDir: o.stateDir,
+				Logger: log.With("component", "library"), RescanInterval: o.rescanEvery}); err != nil {
+				return err
+			}
+			defer lib.Close() // runs after lib.Run has returned: the loop below waits for it
+			bopts.Resolver = lib
+		}
+		b, err := broker.New(bopts)
 		if err != nil {
 			return err
+		}
+		if lib != nil {
+			lib.Register(mux, b.RequireToken)
+			running++
+			go func() { errc <- lib.Run(ctx) }()
 		}
 		running++
 		go func() { errc <- b.Run(ctx) }()
@@ -193,6 +217,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 			} else {
 				level.Set(no.level)
 				r.SetName(no.name)
+				if lib != nil {
+					lib.Rescan()
+				}
 				log.Info("reloaded", "config", no.config)
 			}
 			_ = notify.Ready()
