@@ -8,7 +8,8 @@ LISTEN   ?= 127.0.0.1:4100
 export CGO_ENABLED := 1
 
 # Debian packages the tests use: the real tools our code is checked against.
-DEB_PACKAGES := gcc libc6-dev git ffmpeg vorbis-tools sox libsox-fmt-all systemd
+DEB_PACKAGES := gcc libc6-dev git ffmpeg vorbis-tools sox libsox-fmt-all systemd \
+	pulseaudio pulseaudio-utils
 
 
 .PHONY: all build run test deps vet fmt-check unit fuzz bench clean
