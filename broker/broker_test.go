@@ -369,7 +369,15 @@ func TestStaleStateFromOtherWriter(t *testing.T) {
 }
 
 func TestSlowConsumerIsolated(t *testing.T) {
-	tb := startBroker(t, "", func(o *Options) { o.SendQueue = 1024 })
+	// The queue, not the write timeout or the heartbeat (a client that does
+	// not read does not answer pings either), must be what cuts the slow
+	// client here, even on a loaded machine: long timeouts, and a queue the
+	// fast observer never fills.
+	tb := startBroker(t, "", func(o *Options) {
+		o.SendQueue = 512
+		o.WriteTimeout = time.Minute
+		o.DropAfter = time.Minute
+	})
 	tok := tb.token(t, "alice")
 	a := dial(t, tb, tok, speaker("a", "Kitchen"), client.Options{})
 	fast := dial(t, tb, tok, controller("fast"), client.Options{FrameBuffer: 8192})
@@ -435,6 +443,12 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	case err := <-slowErr:
 		mustf(t, closeCode(err) == CloseSlowConsumer, "slow consumer ended with %v, want close %d", err, CloseSlowConsumer)
 	case <-time.After(20 * time.Second):
+		_, body := httpGet(t, tb.url+"/metrics", tok)
+		for _, l := range strings.Split(body, "\n") {
+			if strings.Contains(l, "disconnects") || strings.Contains(l, "connections") || strings.Contains(l, "sent_total") {
+				t.Log(l)
+			}
+		}
 		t.Fatal("the slow consumer was never disconnected")
 	}
 }

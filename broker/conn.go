@@ -141,7 +141,14 @@ func (c *conn) writeLoop() {
 			seq++
 			prefix = protocol.AppendSeq(prefix[:0], seq)
 			if err := c.write(prefix, f.body); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, "write failed")
+				// A write that cannot finish within WriteTimeout means the
+				// client stopped reading: it is a slow consumer too.
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					c.closeWith(CloseSlowConsumer, "slow consumer: write timed out")
+				} else {
+					c.closeWith(websocket.CloseAbnormalClosure, "write failed")
+				}
 				continue
 			}
 			c.b.metrics.sentByType(f.typ).Inc()

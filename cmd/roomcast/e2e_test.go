@@ -104,8 +104,14 @@ func TestCLIAgainstEmbeddedDaemon(t *testing.T) {
 			Volume   int
 		}
 	}
-	if err := json.Unmarshal([]byte(run("devices", "--json")), &devs); err != nil {
-		t.Fatal(err)
+	// The receiver joins its embedded broker just after the URL is printed.
+	for i := 0; i < 100 && len(devs.Devices) == 0; i++ {
+		if err := json.Unmarshal([]byte(run("devices", "--json")), &devs); err != nil {
+			t.Fatal(err)
+		}
+		if len(devs.Devices) == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	if len(devs.Devices) != 1 || devs.Devices[0].Name != "Kitchen" || !devs.Devices[0].Online {
 		t.Fatalf("devices: %+v", devs)
