@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/roomcast/roomcast/discovery"
+	"github.com/roomcast/roomcast/protocol"
+)
+
+// resetPairing is `roomcastd reset-pairing`: the owner's local way to make
+// a paired speaker pairable again. It forgets the broker URL and token in
+// stateDir (the key pair and device id stay).
+func resetPairing(stateDir string, stdout io.Writer) error {
+	if st, err := os.Stat(stateDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("reset-pairing: state dir %s: not a directory (pass --state-dir)", stateDir)
+	}
+	had, err := discovery.ResetPairing(stateDir)
+	if err != nil {
+		return fmt.Errorf("reset-pairing: %w", err)
+	}
+	if !had {
+		_, err = fmt.Fprintf(stdout, "not paired (no %s in %s): nothing to reset\n", discovery.CredentialsFile, stateDir)
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "pairing reset: removed %s\nrestart roomcastd (systemctl restart roomcastd) so that it leaves its broker and waits to be paired\n",
+		filepath.Join(stateDir, discovery.CredentialsFile))
+	return err
+}
+
+// speakerDiscovery is roomcastd's side of discovery: the info/pairing HTTP
+// endpoint and the mDNS advertisement of it.
+type speakerDiscovery struct {
+	Pairing *discovery.Pairing
+	adv     *discovery.Advertiser // nil with --mdns off
+	ln      net.Listener
+	log     *slog.Logger
+}
+
+// newSpeakerDiscovery loads the pairing state, listens on listen (the
+// advertised port) and prepares the advertisement on the interfaces of
+// mdns ("", "off" or a list). onPaired runs on the pairing goroutine after
+// a (re-)pairing was saved: it must not block.
+func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Logger, onPaired func(brokerURL, token string)) (*speakerDiscovery, error) {
+	spec, err := discovery.ParseInterfaces(mdns)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--mdns: %w", err)}
+	}
+	id, err := deviceID(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		if name, err = os.Hostname(); err != nil || name == "" {
+			name = "roomcast speaker"
+		}
+	}
+	d := &speakerDiscovery{log: log}
+	p, err := discovery.NewPairing(discovery.PairingOptions{StateDir: stateDir, DeviceID: id, Name: name, PIN: pin, Logger: log,
+		OnPaired: func(u, tok string) {
+			if d.adv != nil {
+				d.adv.SetPaired(true)
+			}
+			if onPaired != nil {
+				onPaired(u, tok)
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	d.Pairing = p
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("--pair-listen: %w", err)
+	}
+	d.ln = ln
+	if !spec.Off {
+		port := ln.Addr().(*net.TCPAddr).Port
+		adv, err := discovery.NewAdvertiser(discovery.AdvertiserOptions{Name: name, DeviceID: id, Type: protocol.DeviceSpeaker,
+			Port: port, InfoPath: discovery.InfoPath, Interfaces: spec, Paired: p.Paired(), Logger: log})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		d.adv = adv
+	}
+	return d, nil
+}
+
+// Run serves the endpoint, the pairing state and the advertisement until
+// ctx is done (then nil: goodbyes sent, server shut down).
+func (d *speakerDiscovery) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: d.Pairing.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
+	errc := make(chan error, 3)
+	n := 2
+	go func() { errc <- d.Pairing.Run(ctx) }()
+	go func() {
+		err := srv.Serve(d.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	if d.adv != nil {
+		n++
+		go func() { errc <- d.adv.Run(ctx) }()
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	var first error
+	for ; n > 0; n-- {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			d.log.Error("discovery stopped", "err", err)
+		}
+	}
+	return first
+}
+
+// deviceID reads STATE_DIR/device.id, creating it as the receiver does
+// ("rc-" + 16 hex digits) when missing, so that the advertisement, the
+// pairing endpoint and the receiver's HELLO carry the same id.
+func deviceID(stateDir string) (string, error) {
+	path := filepath.Join(stateDir, "device.id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" && len(id) <= protocol.MaxIDLen {
+			return id, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := "rc-" + hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	return id, nil
+}
