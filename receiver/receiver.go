@@ -96,7 +96,7 @@ func New(opts Options) (*Receiver, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("receiver: state dir: %w", err)
 	}
-	id, err := loadOrCreateID(filepath.Join(opts.StateDir, "device.id"))
+	id, err := LoadOrCreateID(opts.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
@@ -153,7 +153,14 @@ func (r *Receiver) beat() {
 // DeviceID is the stable id stored in the state directory.
 func (r *Receiver) DeviceID() string { return r.deviceID }
 
-func loadOrCreateID(path string) (string, error) {
+// LoadOrCreateID returns the device id stored in stateDir/device.id,
+// creating it ("rc-" + 16 hex digits) on first use. Everything that speaks
+// for the device (HELLO, mDNS, pairing) uses this one id.
+func LoadOrCreateID(stateDir string) (string, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return "", fmt.Errorf("device id: %w", err)
+	}
+	path := filepath.Join(stateDir, "device.id")
 	if b, err := os.ReadFile(path); err == nil {
 		id := strings.TrimSpace(string(b))
 		if id != "" && len(id) <= protocol.MaxIDLen {

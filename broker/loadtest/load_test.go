@@ -86,7 +86,7 @@ func runLoad(b *testing.B, n, perSecond int, dur time.Duration) result {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--listen", addr, "--state-dir", filepath.Join(dir, "state"), "--log-level", "error")
+	cmd := exec.Command(bin, "--listen", addr, "--state-dir", filepath.Join(dir, "state"), "--log-level", "error", "--mdns", "off")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

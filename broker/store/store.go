@@ -145,6 +145,14 @@ func checkUser(user string) error {
 	return nil
 }
 
+// DeleteToken revokes a token. Deleting an unknown token is not an error.
+func (s *Store) DeleteToken(ctx context.Context, token string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, HashToken(token)); err != nil {
+		return fmt.Errorf("store: delete token: %w", err)
+	}
+	return nil
+}
+
 // Authenticate returns the user a token belongs to, or ErrUnauthorized.
 func (s *Store) Authenticate(ctx context.Context, token string) (string, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {

@@ -43,6 +43,16 @@ func TestTokens(t *testing.T) {
 			t.Errorf("Authenticate(%q) = %v, want ErrUnauthorized", bad, err)
 		}
 	}
+	// A revoked token no longer authenticates; others are untouched.
+	if err := s.DeleteToken(ctx, tok2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, tok2); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if u, err := s.Authenticate(ctx, tok); err != nil || u != "alice" {
+		t.Fatalf("other token after a revoke: %q %v", u, err)
+	}
 	for _, bad := range []string{"", "a b", "x/../y", strings.Repeat("a", 65)} {
 		if _, err := s.CreateToken(ctx, bad, ""); err == nil {
 			t.Errorf("CreateToken accepted user %q", bad)

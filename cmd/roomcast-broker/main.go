@@ -21,6 +21,7 @@ import (
 	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/discovery"
 	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/systemd"
 )
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
 	music := fs.String("music", "", "music folder to index and serve (empty: no library)")
+	mdns := fs.String("mdns", "", "interfaces to browse for speakers on (comma-separated); empty: every up multicast interface; off: none")
+	publicURL := fs.String("public-url", "", "the URL speakers use to reach this broker (default http://HOSTNAME:PORT)")
 	rescanEvery := fs.Duration("rescan-interval", 0, "library: rescan this often (0: at start and on request)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
@@ -133,6 +136,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case err := <-errc:
 		return err
 	case <-waitAddr(ctx, b):
+	}
+	addr, _ := b.Addr(ctx)
+	if *publicURL == "" {
+		*publicURL = "http://" + broker.PublicAddr(addr)
+	}
+	if err := discovery.StartPickerAPI(ctx, discovery.PickerConfig{Mux: mux, Auth: b.RequireToken, Interfaces: *mdns,
+		BrokerURL: *publicURL, CreateToken: b.Store().CreateToken, DeleteToken: b.Store().DeleteToken,
+		User: broker.UserFrom, Log: log}); err != nil {
+		stop()
+		<-errc
+		return usageError{err}
 	}
 	_ = notify.Ready()
 	_ = notify.Status("Serving")

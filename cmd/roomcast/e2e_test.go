@@ -34,7 +34,9 @@ type proc struct {
 // waits for the URL it prints.
 func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name}, extra...)
+	// Tests never advertise on the machine's interfaces.
+	args := append([]string{"--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name,
+		"--mdns", "off", "--pair-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "roomcastd"), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -36,6 +36,8 @@ commands:
   shuffle on|off
   repeat off|context|track
   transfer ID|NAME                move playback to that device
+  discover [--interfaces LIST]    speakers advertising on the LAN, paired or not
+  pair ID|NAME [--pin PIN]        pair an unpaired speaker with this broker and user
   version
 
 global options (before or after the command; also ROOMCAST_<NAME> and --config):
@@ -153,9 +155,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return usageError{fmt.Errorf("unknown command %q (see roomcast --help)", cmd)}
 	}
-	tok, err := resolveToken(&g)
-	if err != nil {
-		return err
+	var tok string
+	if cmd != "discover" { // browsing the LAN needs no broker
+		var err error
+		if tok, err = resolveToken(&g); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	if cmd == "status" && contains(cargs, "--follow", "-follow", "--follow=true") {
@@ -242,6 +247,8 @@ var commands = map[string]handler{
 	"shuffle":  cmdShuffle,
 	"repeat":   cmdRepeat,
 	"transfer": cmdTransfer,
+	"discover": cmdDiscover,
+	"pair":     cmdPair,
 }
 
 func noArgs(name string, args []string, n int) error {

@@ -16,12 +16,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/discovery"
 	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/receiver"
 	"github.com/roomcast/roomcast/systemd"
@@ -55,6 +57,8 @@ func main() {
 type options struct {
 	config, name, broker, token, tokenFile, listen, stateDir string
 	metricsListen, music                                     string
+	mdns, pairListen, pin                                    string
+	waitPairing                                              bool
 	rescanEvery                                              time.Duration
 	volume                                                   int
 	level                                                    slog.Level
@@ -83,6 +87,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 8*time.Second, "embedded broker: interval of pings to clients")
 	fs.DurationVar(&o.dropAfter, "drop-after", 20*time.Second, "embedded broker: drop a client silent this long")
+	fs.StringVar(&o.mdns, "mdns", "", "interfaces to advertise on (comma-separated); empty: every up multicast interface; off: none")
+	fs.StringVar(&o.pairListen, "pair-listen", ":4101", "speaker info and pairing endpoint (advertised over mDNS)")
+	fs.StringVar(&o.pin, "pin", "", "setup PIN a picker must give to pair this speaker")
+	fs.BoolVar(&o.waitPairing, "wait-for-pairing", false, "with no --broker and no pairing yet: wait to be paired instead of running the embedded broker")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +123,21 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "reset-pairing" {
+		rs := flag.NewFlagSet("roomcastd reset-pairing", flag.ContinueOnError)
+		rs.SetOutput(stderr)
+		sd := rs.String("state-dir", config.DefaultStateDir(), "state directory")
+		if err := rs.Parse(args[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
+		}
+		if err := config.Apply(rs, "", false); err != nil {
+			return usageError{err}
+		}
+		return resetPairing(*sd, stdout)
+	}
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
@@ -146,9 +169,44 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	wd := systemd.NewWatchdog(notify, log)
-	errc := make(chan error, 4)
+	errc := make(chan error, 6)
 	running := 0
+	running++
+	go func() { errc <- wd.Run(ctx) }()
+
+	// Discovery: the info/pairing endpoint, advertised over mDNS. A
+	// (re-)pairing hands new broker credentials to the receiver.
+	repaired := make(chan credentials, 1)
+	sd, err := newSpeakerDiscovery(o.stateDir, o.name, o.mdns, o.pairListen, o.pin, log, func(u, t string) {
+		select { // keep only the newest credentials
+		case <-repaired:
+		default:
+		}
+		repaired <- credentials{u, t}
+	})
+	if err != nil {
+		return err
+	}
+	running++
+	go func() { errc <- sd.Run(ctx) }()
+
 	url := o.broker
+	if url == "" && tok == "" {
+		if u, t, ok := sd.Pairing.Credentials(); ok {
+			url, tok = u, t
+			log.Info("using the broker this speaker was paired with", "broker", url)
+		}
+	}
+	if url == "" && o.waitPairing {
+		log.Info("waiting to be paired", "listen", o.pairListen)
+		_ = notify.Status("Waiting for pairing")
+		_ = notify.Ready()
+		select {
+		case c := <-repaired:
+			url, tok = c.url, c.token
+		case <-ctx.Done():
+		}
+	}
 	var lib *library.Library
 	if url == "" {
 		mux := http.NewServeMux()
@@ -173,6 +231,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		running++
 		go func() { errc <- b.Run(ctx) }()
+		if err := discovery.StartPickerAPI(ctx, discovery.PickerConfig{Mux: mux, Auth: b.RequireToken, Interfaces: o.mdns,
+			BrokerURL: "http://" + broker.PublicAddr(mustAddr(ctx, b)), CreateToken: b.Store().CreateToken,
+			DeleteToken: b.Store().DeleteToken, User: broker.UserFrom, Log: log}); err != nil {
+			return usageError{err}
+		}
 		addr, err := b.Addr(ctx)
 		if err != nil {
 			return <-errc
@@ -182,23 +245,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		url = "http://" + loopbackFor(addr)
-		log.Info("embedded broker ready", "url", "http://"+publicFor(addr), "token_file", tokPath)
-		fmt.Fprintf(stderr, "roomcast broker: http://%s  (token in %s)\n", publicFor(addr), tokPath)
+		log.Info("embedded broker ready", "url", "http://"+broker.PublicAddr(addr), "token_file", tokPath)
+		fmt.Fprintf(stderr, "roomcast broker: http://%s  (token in %s)\n", broker.PublicAddr(addr), tokPath)
 	} else if tok == "" {
 		return usageError{errors.New("--broker needs --token or --token-file")}
 	}
 
-	r, err := receiver.New(receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
+	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
-		Heartbeat: wd.Register("control", 10*time.Second)})
-	if err != nil {
-		return err
-	}
-	log.Info("receiver starting", "device", r.DeviceID(), "broker", url,
-		"audio", "none yet: the player is a silent clock until the audio pipeline lands")
-	running += 2
-	go func() { errc <- r.Run(ctx) }()
-	go func() { errc <- wd.Run(ctx) }()
+		Heartbeat: wd.Register("control", 10*time.Second)}
+	var current atomic.Pointer[receiver.Receiver]
+	running++
+	go func() { errc <- superviseReceiver(ctx, ropts, repaired, &current, log) }()
 	_ = notify.Ready()
 
 	var firstErr error
@@ -216,7 +274,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 				log.Error("reload: config rejected, keeping the running one", "err", err)
 			} else {
 				level.Set(no.level)
-				r.SetName(no.name)
+				if r := current.Load(); r != nil {
+					r.SetName(no.name)
+				}
 				if lib != nil {
 					lib.Rescan()
 				}
@@ -260,15 +320,46 @@ func loopbackFor(a net.Addr) string {
 	return a.String()
 }
 
-// publicFor is the address to show users: the host name when the broker
-// listens on every interface.
-func publicFor(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-		h, err := os.Hostname()
-		if err != nil {
-			h = "localhost"
+// credentials are a broker URL and token from pairing.
+type credentials struct{ url, token string }
+
+// superviseReceiver runs the receiver and starts it again with new
+// credentials whenever the speaker is (re-)paired. current always holds
+// the running receiver (for SIGHUP renames).
+func superviseReceiver(ctx context.Context, opts receiver.Options, repaired <-chan credentials,
+	current *atomic.Pointer[receiver.Receiver], log *slog.Logger) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
 		}
-		return net.JoinHostPort(h, fmt.Sprint(ta.Port))
+		r, err := receiver.New(opts)
+		if err != nil {
+			return err
+		}
+		current.Store(r)
+		log.Info("receiver starting", "device", r.DeviceID(), "broker", opts.Broker,
+			"audio", "none yet: the player is a silent clock until the audio pipeline lands")
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		select {
+		case c := <-repaired:
+			cancel()
+			<-done
+			opts.Broker, opts.Token = c.url, c.token
+			log.Info("paired with a broker: joining it", "broker", c.url)
+		case err := <-done:
+			cancel()
+			return err
+		}
 	}
-	return a.String()
+}
+
+// mustAddr waits for the broker's listening address (nil if ctx ends).
+func mustAddr(ctx context.Context, b *broker.Broker) net.Addr {
+	a, err := b.Addr(ctx)
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	return a
 }

@@ -2,22 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/roomcast/roomcast/discovery"
 	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/receiver"
 )
 
 // resetPairing is `roomcastd reset-pairing`: the owner's local way to make
@@ -58,7 +55,7 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--mdns: %w", err)}
 	}
-	id, err := deviceID(stateDir)
+	id, err := receiver.LoadOrCreateID(stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -132,33 +129,4 @@ func (d *speakerDiscovery) Run(ctx context.Context) error {
 		}
 	}
 	return first
-}
-
-// deviceID reads STATE_DIR/device.id, creating it as the receiver does
-// ("rc-" + 16 hex digits) when missing, so that the advertisement, the
-// pairing endpoint and the receiver's HELLO carry the same id.
-func deviceID(stateDir string) (string, error) {
-	path := filepath.Join(stateDir, "device.id")
-	if b, err := os.ReadFile(path); err == nil {
-		if id := strings.TrimSpace(string(b)); id != "" && len(id) <= protocol.MaxIDLen {
-			return id, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("device id: %w", err)
-	}
-	var raw [8]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	id := "rc-" + hex.EncodeToString(raw[:])
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return "", fmt.Errorf("device id: %w", err)
-	}
-	if err := os.WriteFile(path+".tmp", []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("device id: %w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return "", fmt.Errorf("device id: %w", err)
-	}
-	return id, nil
 }
