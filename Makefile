@@ -9,7 +9,8 @@ export CGO_ENABLED := 1
 
 # Debian packages the tests use: the real tools our code is checked against.
 DEB_PACKAGES := gcc libc6-dev git ffmpeg vorbis-tools sox libsox-fmt-all systemd \
-	pulseaudio pulseaudio-utils iproute2 avahi-daemon avahi-utils dbus python3-zeroconf
+	pulseaudio pulseaudio-utils iproute2 avahi-daemon avahi-utils dbus python3-zeroconf \
+	dbus-daemon dbus-bin playerctl
 
 
 .PHONY: all build run test deps vet fmt-check unit fuzz bench clean
