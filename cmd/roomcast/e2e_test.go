@@ -36,7 +36,7 @@ func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *pro
 	t.Helper()
 	// Tests never advertise on the machine's interfaces.
 	args := append([]string{"--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name,
-		"--mdns", "off", "--pair-listen", "127.0.0.1:0"}, extra...)
+		"--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off"}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "roomcastd"), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/discovery"
 	"github.com/roomcast/roomcast/library"
+	"github.com/roomcast/roomcast/mpris"
 	"github.com/roomcast/roomcast/receiver"
 	"github.com/roomcast/roomcast/systemd"
 )
@@ -59,6 +60,7 @@ type options struct {
 	metricsListen, music                                     string
 	mdns, pairListen, pin                                    string
 	waitPairing                                              bool
+	mprisBus                                                 mpris.Bus
 	rescanEvery                                              time.Duration
 	volume                                                   int
 	level                                                    slog.Level
@@ -91,6 +93,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pairListen, "pair-listen", ":4101", "speaker info and pairing endpoint (advertised over mDNS)")
 	fs.StringVar(&o.pin, "pin", "", "setup PIN a picker must give to pair this speaker")
 	fs.BoolVar(&o.waitPairing, "wait-for-pairing", false, "with no --broker and no pairing yet: wait to be paired instead of running the embedded broker")
+	mprisBus := fs.String("mpris", "session", "publish MPRIS (media keys, playerctl) on the session or system D-Bus, or off")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,6 +109,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := config.Apply(fs, o.config, false, "config", "version"); err != nil {
 		return nil, usageError{err}
+	}
+	var err error
+	if o.mprisBus, err = mpris.ParseBus(*mprisBus); err != nil {
+		return nil, usageError{fmt.Errorf("--mpris: %w", err)}
 	}
 	if o.volume < 0 || o.volume > 100 {
 		return nil, usageError{fmt.Errorf("--volume %d: must be 0-100", o.volume)}
@@ -169,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	wd := systemd.NewWatchdog(notify, log)
-	errc := make(chan error, 6)
+	errc := make(chan error, 8)
 	running := 0
 	running++
 	go func() { errc <- wd.Run(ctx) }()
@@ -177,12 +184,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// Discovery: the info/pairing endpoint, advertised over mDNS. A
 	// (re-)pairing hands new broker credentials to the receiver.
 	repaired := make(chan credentials, 1)
+	var mp atomic.Pointer[mpris.Service]
 	sd, err := newSpeakerDiscovery(o.stateDir, o.name, o.mdns, o.pairListen, o.pin, log, func(u, t string) {
 		select { // keep only the newest credentials
 		case <-repaired:
 		default:
 		}
 		repaired <- credentials{u, t}
+		if m := mp.Load(); m != nil {
+			m.SetBroker(u, t)
+		}
 	})
 	if err != nil {
 		return err
@@ -257,6 +268,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var current atomic.Pointer[receiver.Receiver]
 	running++
 	go func() { errc <- superviseReceiver(ctx, ropts, repaired, &current, log) }()
+
+	// MPRIS shows and controls the user's whole session, through the broker.
+	if o.mprisBus != mpris.BusOff && url != "" {
+		id, err := receiver.LoadOrCreateID(o.stateDir)
+		if err != nil {
+			return err
+		}
+		name := o.name
+		if name == "" {
+			name, _ = os.Hostname()
+		}
+		m, err := mpris.New(mpris.Options{Bus: o.mprisBus, Broker: url, Token: tok, DeviceID: id,
+			Identity: "roomcast (" + name + ")", Logger: log.With("component", "mpris")})
+		if err != nil {
+			return err
+		}
+		mp.Store(m)
+		running++
+		go func() { errc <- m.Run(ctx) }()
+	}
 	_ = notify.Ready()
 
 	var firstErr error
