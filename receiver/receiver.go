@@ -25,6 +25,7 @@ import (
 
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/client"
+	"github.com/roomcast/roomcast/events"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	Heartbeat Beater
 	// Engine plays the audio; nil: the silent clock engine.
 	Engine Engine
+	// OnEvent, when set, receives what the speaker does (for --events and
+	// --onevent). It is called on the receiver's goroutine and must not
+	// block.
+	OnEvent func(events.Event)
 }
 
 // Beater is the watchdog side of a loop's health (systemd.Heartbeat).
@@ -73,6 +78,16 @@ type Receiver struct {
 	version uint64
 	// ctl carries requests from other goroutines into Run's goroutine.
 	ctl chan func(c *client.Client)
+	// last is what the previous events described; changes emit events.
+	last observed
+}
+
+// observed is the part of the receiver that events report on.
+type observed struct {
+	status            protocol.Status
+	track, errMsg     string
+	volume            int
+	active, connected bool
 }
 
 // New loads or creates the device identity in opts.StateDir.
@@ -142,6 +157,68 @@ func (r *Receiver) post(f func(*client.Client)) {
 	default:
 		r.log.Warn("receiver busy: control request dropped")
 	}
+}
+
+// emit compares the receiver with what was last reported and publishes an
+// event for each change.
+func (r *Receiver) emit() {
+	if r.opts.OnEvent == nil {
+		return
+	}
+	p := r.player
+	now := observed{status: p.status, volume: p.volume, active: r.active, connected: r.last.connected, errMsg: p.errMsg}
+	if p.q != nil {
+		now.track = p.q.current()
+	}
+	r.emitAgainst(now)
+}
+
+func (r *Receiver) emitAgainst(now observed) {
+	prev := r.last
+	r.last = now
+	send := func(kind string) {
+		e := events.Event{Event: kind, TimeMS: time.Now().UnixMilli(), DeviceID: r.deviceID, Volume: now.volume}
+		if now.track != "" {
+			t := r.player.track(now.track)
+			e.TrackURI, e.Title, e.Artist, e.Album, e.DurationMS = t.URI, t.Title, t.Artist, t.Album, t.DurationMS
+			_, e.PositionMS = r.player.engine.Position()
+		}
+		if kind == events.Error {
+			e.Error = now.errMsg
+		}
+		r.opts.OnEvent(e)
+	}
+	if now.connected != prev.connected {
+		send(map[bool]string{true: events.Connected, false: events.Disconnected}[now.connected])
+	}
+	if now.active != prev.active {
+		send(map[bool]string{true: events.Active, false: events.Inactive}[now.active])
+	}
+	if now.track != prev.track && now.track != "" {
+		send(events.TrackChanged)
+	}
+	if now.errMsg != prev.errMsg && now.errMsg != "" {
+		send(events.Error)
+	}
+	if now.status != prev.status {
+		switch now.status {
+		case protocol.StatusPlaying:
+			send(events.Playing)
+		case protocol.StatusPaused:
+			send(events.Paused)
+		case protocol.StatusEnded:
+			send(events.Ended)
+		}
+	}
+	if now.volume != prev.volume && prev != (observed{}) {
+		send(events.Volume)
+	}
+}
+
+func (r *Receiver) setConnected(on bool) {
+	now := r.last
+	now.connected = on
+	r.emitAgainst(now)
 }
 
 func (r *Receiver) beat() {
@@ -256,6 +333,7 @@ func (r *Receiver) engineEvent(ev EngineEvent, c *client.Client) {
 	if !r.player.onEngine(ev) {
 		return
 	}
+	r.emit()
 	r.reportStatus()
 	if c != nil && r.active {
 		r.report(c)
@@ -278,6 +356,8 @@ func (r *Receiver) session(ctx context.Context) error {
 	defer c.Close()
 	w := c.Welcome()
 	r.log.Info("joined broker", "broker", r.opts.Broker, "device", r.deviceID, "name", r.opts.Name, "resumed", w.Resumed)
+	r.setConnected(true)
+	defer r.setConnected(false)
 	if w.State != nil {
 		r.version = w.State.Version
 	}
@@ -288,6 +368,7 @@ func (r *Receiver) session(ctx context.Context) error {
 		r.player.stop()
 	}
 	r.reportStatus()
+	r.emit()
 	// A few pings at once give a clock estimate before the first report.
 	for i := 0; i < 3; i++ {
 		_ = c.Ping()
@@ -311,6 +392,7 @@ func (r *Receiver) session(ctx context.Context) error {
 				return c.Err()
 			}
 			r.handle(c, f)
+			r.emit()
 		case f := <-r.ctl:
 			f(c)
 		case ev := <-r.player.engine.Events():

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,5 +309,63 @@ func TestLibraryPlayback(t *testing.T) {
 	_, errOut, code := cli(t, bin, append(g, "play", "roomcast:album:0000000000000000")...)
 	if code != 1 || !strings.Contains(errOut, "not_found") {
 		t.Fatalf("unknown album: %d %s", code, errOut)
+	}
+}
+
+// TestEventsStreamAndHook: what the daemon does reaches both the JSON-lines
+// socket and the --onevent hook.
+func TestEventsStreamAndHook(t *testing.T) {
+	bin := buildAll(t)
+	state := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "events.sock")
+	hookOut := filepath.Join(t.TempDir(), "hook.log")
+	d := startDaemon(t, bin, state, "Kitchen", "--events", "unix:"+sock,
+		"--onevent", `echo "$ROOMCAST_EVENT $ROOMCAST_TRACK_URI" >> `+hookOut)
+	var conn net.Conn
+	var err error
+	for i := 0; i < 100; i++ {
+		if conn, err = net.Dial("unix", sock); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(200 * time.Millisecond) // registered before the first event
+	g := []string{"--broker", d.url, "--token-file", filepath.Join(state, "owner.token")}
+	for _, args := range [][]string{{"play", "--device", "Kitchen", "roomcast:track:a", "roomcast:track:b"}, {"volume", "20"}, {"pause"}} {
+		if _, errOut, code := cli(t, bin, append(g, args...)...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	want := []string{"active", "track_changed", "playing", "volume", "paused"}
+	var got []string
+	sc := bufio.NewScanner(conn)
+	for len(got) < len(want) {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if !sc.Scan() {
+			t.Fatalf("stream ended after %v: %v", got, sc.Err())
+		}
+		var e struct {
+			Event string `json:"event"`
+		}
+		json.Unmarshal(sc.Bytes(), &e)
+		if e.Event == "connected" {
+			continue
+		}
+		got = append(got, e.Event)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	var hook []byte
+	for i := 0; i < 100 && !strings.Contains(string(hook), "paused roomcast:track:a"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		hook, _ = os.ReadFile(hookOut)
+	}
+	if !strings.Contains(string(hook), "playing roomcast:track:a") || !strings.Contains(string(hook), "paused roomcast:track:a") {
+		t.Fatalf("hook log:\n%s", hook)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/discovery"
+	"github.com/roomcast/roomcast/events"
 	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/mpris"
 	"github.com/roomcast/roomcast/receiver"
@@ -61,6 +62,7 @@ type options struct {
 	mdns, pairListen, pin                                    string
 	waitPairing                                              bool
 	mprisBus                                                 mpris.Bus
+	eventsPath, onEvent                                      string
 	rescanEvery                                              time.Duration
 	volume                                                   int
 	level                                                    slog.Level
@@ -93,6 +95,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pairListen, "pair-listen", ":4101", "speaker info and pairing endpoint (advertised over mDNS)")
 	fs.StringVar(&o.pin, "pin", "", "setup PIN a picker must give to pair this speaker")
 	fs.BoolVar(&o.waitPairing, "wait-for-pairing", false, "with no --broker and no pairing yet: wait to be paired instead of running the embedded broker")
+	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
+	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
 	mprisBus := fs.String("mpris", "session", "publish MPRIS (media keys, playerctl) on the session or system D-Bus, or off")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +115,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{err}
 	}
 	var err error
+	if o.eventsPath, err = events.ParseSpec(*eventsSpec); err != nil {
+		return nil, usageError{err}
+	}
 	if o.mprisBus, err = mpris.ParseBus(*mprisBus); err != nil {
 		return nil, usageError{fmt.Errorf("--mpris: %w", err)}
 	}
@@ -176,7 +183,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	wd := systemd.NewWatchdog(notify, log)
-	errc := make(chan error, 8)
+	errc := make(chan error, 10)
 	running := 0
 	running++
 	go func() { errc <- wd.Run(ctx) }()
@@ -262,9 +269,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{errors.New("--broker needs --token or --token-file")}
 	}
 
+	// Events for home automation: a socket stream and/or a hook.
+	var sinks []events.Sink
+	if o.eventsPath != "" {
+		sinks = append(sinks, events.NewSocket(o.eventsPath, log))
+	}
+	if o.onEvent != "" {
+		sinks = append(sinks, events.NewHook(o.onEvent, log))
+	}
+	for _, sk := range sinks {
+		running++
+		go func() { errc <- sk.Run(ctx) }()
+	}
 	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
-		Heartbeat: wd.Register("control", 10*time.Second)}
+		Heartbeat: wd.Register("control", 10*time.Second),
+		OnEvent: func(e events.Event) {
+			for _, sk := range sinks {
+				sk.Publish(e)
+			}
+		}}
 	var current atomic.Pointer[receiver.Receiver]
 	running++
 	go func() { errc <- superviseReceiver(ctx, ropts, repaired, &current, log) }()
