@@ -162,9 +162,6 @@ func (r *Receiver) post(f func(*client.Client)) {
 // emit compares the receiver with what was last reported and publishes an
 // event for each change.
 func (r *Receiver) emit() {
-	if r.opts.OnEvent == nil {
-		return
-	}
 	p := r.player
 	now := observed{status: p.status, volume: p.volume, active: r.active, connected: r.last.connected, errMsg: p.errMsg}
 	if p.q != nil {
@@ -177,6 +174,9 @@ func (r *Receiver) emitAgainst(now observed) {
 	prev := r.last
 	r.last = now
 	send := func(kind string) {
+		if r.opts.OnEvent == nil {
+			return
+		}
 		e := events.Event{Event: kind, TimeMS: time.Now().UnixMilli(), DeviceID: r.deviceID, Volume: now.volume}
 		if now.track != "" {
 			t := r.player.track(now.track)
