@@ -21,9 +21,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # Start roomcastd on its embedded default: broker + receiver in one process,
-# listening on loopback only, state under .run/.
+# serving the demo library, listening and advertising on loopback only,
+# state under .run/.
 run: build
-	bin/roomcastd --listen $(LISTEN) --state-dir .run/state --name "$$(hostname) (make run)"
+	bin/roomcastd --listen $(LISTEN) --state-dir .run/state --name "$$(hostname) (make run)" \
+		--music demo --mdns lo --pair-listen 127.0.0.1:4101 --mpris off
 
 # Install what the tests need on a fresh Debian machine (idempotent, quick
 # when everything is present), then fetch Go modules.
@@ -51,7 +53,7 @@ unit:
 fuzz:
 	bash .ci/fuzz $(FUZZTIME)
 
-test: deps fmt-check vet unit fuzz
+test: deps fmt-check vet unit fuzz package-test
 
 # Benchmarks; figures and method are in docs/performance.md. Each line is
 # independent; the machine is noisy, so each reports medians of repeats.
@@ -59,6 +61,43 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'Load' -benchtime 1x -count 3 -timeout 30m ./broker/loadtest/
 	$(GO) test -run '^$$' -bench 'Meter' -benchmem -count 5 ./loudness/
 	$(GO) test -run '^$$' -bench 'VsFFmpeg' -benchtime 1x ./loudness/
+	$(GO) test -run '^$$' -bench 'BenchmarkDecode$$' -benchtime 5x -count 5 ./audio/decode/
+	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./audio/dsp/
+	$(GO) test -run '^$$' -bench Scan -benchtime 1x ./library/
+	$(GO) test -run '^$$' -bench AnalyseTrack -benchtime 5x -count 3 ./library/
 
 clean:
 	rm -rf bin dist .run
+
+# ---- Debian packages (packaging/, see packaging/README.md) ----
+# Debian packages the .deb build and its test need: cross gcc for cgo on
+# arm64/armhf, help2man for the man pages, lintian, qemu-user for the foreign
+# binaries (keep in sync with BUILD_DEBS/TEST_DEBS in packaging/lib.sh).
+PACKAGE_DEB_PACKAGES := gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils help2man git \
+	lintian qemu-user systemd adduser
+# Debian upstream version of the packages; empty: derived from git by
+# packaging/build.sh (1.2.3 on tag v1.2.3, 0.0.0~git<date>.<sha> before any tag).
+PKG_VERSION ?=
+
+.PHONY: package-deps package package-test
+
+package-deps:
+	@missing=""; for p in $(PACKAGE_DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+# dist/roomcast_<ver>_{amd64,arm64,armhf}.deb and dist/roomcast-broker_<ver>_*.deb
+package: package-deps
+	GO="$(GO)" COMMIT="$(COMMIT)" PKG_VERSION="$(PKG_VERSION)" bash packaging/build.sh
+
+# Builds, lints, installs the amd64 .debs on this machine (root; purged at the
+# end), checks them, and runs the arm64/armhf binaries under qemu-user.
+package-test: package-deps
+	GO="$(GO)" COMMIT="$(COMMIT)" PKG_VERSION="$(PKG_VERSION)" bash packaging/test.sh
