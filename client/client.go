@@ -326,7 +326,20 @@ func closeErr(err error) error {
 func (c *Client) readLoop() {
 	defer close(c.frames)
 	defer c.ws.Close()
+	// The broker pings every heartbeat_ms; silence for drop_after_ms means
+	// the path is dead (a frozen network never returns an error by itself).
+	silence := time.Duration(c.welcome.DropAfterMS) * time.Millisecond
+	if silence > 0 {
+		c.ws.SetPingHandler(func(data string) error {
+			_ = c.ws.SetReadDeadline(time.Now().Add(silence))
+			// WriteControl may run concurrently with Send (gorilla).
+			return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+	}
 	for {
+		if silence > 0 {
+			_ = c.ws.SetReadDeadline(time.Now().Add(silence))
+		}
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.fail(closeErr(err))

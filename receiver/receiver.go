@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -293,7 +294,10 @@ func (r *Receiver) Run(ctx context.Context) error {
 		if time.Since(start) > 10*time.Second {
 			backoff = r.opts.MinBackoff // the session was healthy: start over
 		}
-		// Full jitter over [backoff/2, backoff].
+		// Full jitter over [backoff/2, backoff]. Meanwhile a cheap probe
+		// of the broker's /healthz notices its return at once, so the
+		// device is back within a second or two of the broker whatever
+		// the backoff has grown to.
 		delay := backoff/2 + rand.N(backoff/2+1)
 		r.log.Warn("broker connection lost; retrying", "err", err, "in", delay.Round(time.Millisecond))
 		r.status("Waiting for broker")
@@ -311,6 +315,10 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 	defer t.Stop()
 	hb := time.NewTicker(time.Second)
 	defer hb.Stop()
+	// Probe the broker's /healthz once a second after the minimum backoff
+	// (never faster: two daemons fighting over one device id must not spin).
+	probe := make(chan bool, 1)
+	probeAt := time.After(r.opts.MinBackoff)
 	for {
 		r.beat()
 		select {
@@ -318,6 +326,14 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 			return false
 		case <-t.C:
 			return true
+		case <-probeAt:
+			probeAt = nil
+			go func() { probe <- r.brokerAnswers(ctx) }()
+		case up := <-probe:
+			if up {
+				return true
+			}
+			probeAt = time.After(time.Second)
 		case f := <-r.ctl:
 			f(nil)
 		case ev := <-r.player.engine.Events():
@@ -338,6 +354,22 @@ func (r *Receiver) engineEvent(ev EngineEvent, c *client.Client) {
 	if c != nil && r.active {
 		r.report(c)
 	}
+}
+
+// brokerAnswers reports whether the broker's /healthz answers 200 now.
+func (r *Receiver) brokerAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(r.opts.Broker, "/")+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func (r *Receiver) status(s string) {
