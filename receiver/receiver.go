@@ -58,6 +58,8 @@ type Options struct {
 	// --onevent). It is called on the receiver's goroutine and must not
 	// block.
 	OnEvent func(events.Event)
+	// Metrics, when set, is kept up to date (NewMetrics).
+	Metrics *Metrics
 }
 
 // Beater is the watchdog side of a loop's health (systemd.Heartbeat).
@@ -174,6 +176,12 @@ func (r *Receiver) emit() {
 func (r *Receiver) emitAgainst(now observed) {
 	prev := r.last
 	r.last = now
+	if now.status != prev.status {
+		r.opts.Metrics.setStatus(now.status)
+	}
+	if now.connected != prev.connected {
+		r.opts.Metrics.setConnected(now.connected)
+	}
 	send := func(kind string) {
 		if r.opts.OnEvent == nil {
 			return
@@ -281,7 +289,10 @@ func (r *Receiver) info() protocol.DeviceInfo {
 // the broker refuses the token (retrying cannot help).
 func (r *Receiver) Run(ctx context.Context) error {
 	backoff := r.opts.MinBackoff
-	for {
+	for sessions := 0; ; sessions++ {
+		if sessions > 0 {
+			r.opts.Metrics.reconnected()
+		}
 		start := time.Now()
 		err := r.session(ctx)
 		if ctx.Err() != nil {
@@ -444,13 +455,16 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 	switch m := f.Msg.(type) {
 	case *protocol.Command:
 		if st, ok := r.done[f.ID]; ok {
+			r.opts.Metrics.command("duplicate")
 			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st}) // a retry: answer, don't re-run
 			return
 		}
 		if err := r.player.apply(m); err != nil {
+			r.opts.Metrics.command("refused")
 			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
 			return
 		}
+		r.opts.Metrics.command("done")
 		if m.Transfer {
 			r.active = false
 		} else if m.Name == protocol.CmdPlay {
@@ -523,6 +537,7 @@ func (r *Receiver) stamp(c *client.Client) protocol.PlayerState {
 	st.BasedOn = r.version
 	if off, _, ok := c.ClockEstimate(); ok {
 		st.PositionAtMS = time.Now().Add(off).UnixMilli()
+		r.opts.Metrics.offset(off.Seconds())
 	}
 	return st
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +134,21 @@ func TestCLIAgainstEmbeddedDaemon(t *testing.T) {
 	json.Unmarshal([]byte(run("--json", "status")), &st)
 	if st.Device != id || st.Status != "playing" {
 		t.Fatalf("status after play: %+v", st)
+	}
+	// The receiver's metrics join the embedded broker's /metrics.
+	tokBytes, _ := os.ReadFile(tokFile)
+	req, _ := http.NewRequest("GET", d.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tokBytes)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`roomcast_receiver_status{status="playing"} 1`, "roomcast_receiver_connected 1", `roomcast_receiver_commands_total{outcome="done"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	run("pause")
 	run("seek", "42.5")

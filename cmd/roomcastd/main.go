@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
@@ -226,6 +232,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var lib *library.Library
+	var embedded *broker.Broker
 	if url == "" {
 		mux := http.NewServeMux()
 		bopts := broker.Options{Addr: o.listen, StateDir: o.stateDir, MetricsAddr: o.metricsListen, Logger: log,
@@ -242,6 +249,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		embedded = b
 		if lib != nil {
 			lib.Register(mux, b.RequireToken)
 			running++
@@ -269,6 +277,47 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{errors.New("--broker needs --token or --token-file")}
 	}
 
+	// Health and metrics. With the embedded broker the receiver's metrics
+	// join the broker's /metrics; a speaker joining a remote broker serves
+	// its own on the pairing port (token: its broker credential) and on
+	// --metrics-listen (no token).
+	reg := prometheus.NewRegistry()
+	if embedded != nil {
+		reg = embedded.Registry()
+	} else {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	metrics := receiver.NewMetrics(reg)
+	sd.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if ok, stuck := wd.Healthy(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]any{"status": "stuck", "loops": stuck})
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	deviceTok := tok
+	sd.Mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if deviceTok == "" || subtle.ConstantTimeCompare([]byte(broker.TokenFromRequest(r)), []byte(deviceTok)) != 1 {
+			http.Error(w, "unauthorized: the speaker's broker token is required", http.StatusUnauthorized)
+			return
+		}
+		promh.ServeHTTP(w, r)
+	}))
+	if embedded == nil && o.metricsListen != "" {
+		mln, err := net.Listen("tcp", o.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", promh)
+		msrv := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
+		go func() { <-ctx.Done(); msrv.Close() }()
+		go func() { _ = msrv.Serve(mln) }()
+	}
+
 	// Events for home automation: a socket stream and/or a hook.
 	var sinks []events.Sink
 	if o.eventsPath != "" {
@@ -283,7 +332,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
-		Heartbeat: wd.Register("control", 10*time.Second),
+		Heartbeat: wd.Register("control", 10*time.Second), Metrics: metrics,
 		OnEvent: func(e events.Event) {
 			for _, sk := range sinks {
 				sk.Publish(e)

@@ -41,9 +41,12 @@ func resetPairing(stateDir string, stdout io.Writer) error {
 // endpoint and the mDNS advertisement of it.
 type speakerDiscovery struct {
 	Pairing *discovery.Pairing
-	adv     *discovery.Advertiser // nil with --mdns off
-	ln      net.Listener
-	log     *slog.Logger
+	// Mux serves the pairing endpoint; the daemon adds /healthz and
+	// /metrics to it.
+	Mux *http.ServeMux
+	adv *discovery.Advertiser // nil with --mdns off
+	ln  net.Listener
+	log *slog.Logger
 }
 
 // newSpeakerDiscovery loads the pairing state, listens on listen (the
@@ -78,6 +81,8 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 		return nil, err
 	}
 	d.Pairing = p
+	d.Mux = http.NewServeMux()
+	d.Mux.Handle("/", p.Handler())
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("--pair-listen: %w", err)
@@ -99,7 +104,7 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 // Run serves the endpoint, the pairing state and the advertisement until
 // ctx is done (then nil: goodbyes sent, server shut down).
 func (d *speakerDiscovery) Run(ctx context.Context) error {
-	srv := &http.Server{Handler: d.Pairing.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: d.Mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}
 	errc := make(chan error, 3)
 	n := 2
