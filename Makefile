@@ -27,10 +27,10 @@ run: build
 	bin/roomcastd --listen $(LISTEN) --state-dir .run/state --name "$$(hostname) (make run)" \
 		--music demo --mdns lo --pair-listen 127.0.0.1:4101 --mpris off
 
-# Install what the tests need on a fresh Debian machine (idempotent, quick
-# when everything is present), then fetch Go modules.
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# apt_install installs the Debian packages of $(1) that are missing
+# (idempotent, quick when everything is present).
+define apt_install
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -38,6 +38,12 @@ deps:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+# Install what the tests need on a fresh Debian machine, then fetch Go
+# modules.
+deps:
+	$(call apt_install,$(DEB_PACKAGES))
 	$(GO) mod download
 
 vet:
@@ -83,14 +89,7 @@ PKG_VERSION ?=
 .PHONY: package-deps package package-test
 
 package-deps:
-	@missing=""; for p in $(PACKAGE_DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(PACKAGE_DEB_PACKAGES))
 	$(GO) mod download
 
 # dist/roomcast_<ver>_{amd64,arm64,armhf}.deb and dist/roomcast-broker_<ver>_*.deb
