@@ -21,11 +21,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # Start roomcastd on its embedded default: broker + receiver in one process,
-# serving the demo library, listening and advertising on loopback only,
-# state under .run/.
+# serving the demo library and playing its gapless album, listening and
+# advertising on loopback only, state under .run/.
 run: build
 	bin/roomcastd --listen $(LISTEN) --state-dir .run/state --name "$$(hostname) (make run)" \
-		--music demo --mdns lo --pair-listen 127.0.0.1:4101 --mpris off
+		--music demo --mdns lo --pair-listen 127.0.0.1:4101 --mpris off \
+		--play roomcast:album:25fefb1fd6579e15
 
 # apt_install installs the Debian packages of $(1) that are missing
 # (idempotent, quick when everything is present).

@@ -60,6 +60,9 @@ type Options struct {
 	OnEvent func(events.Event)
 	// Metrics, when set, is kept up to date (NewMetrics).
 	Metrics *Metrics
+	// AutoPlay, when set, is played on this device once it first joins a
+	// broker where no device is active (one context URI, or track URIs).
+	AutoPlay []string
 }
 
 // Beater is the watchdog side of a loop's health (systemd.Heartbeat).
@@ -83,6 +86,11 @@ type Receiver struct {
 	ctl chan func(c *client.Client)
 	// last is what the previous events described; changes emit events.
 	last observed
+	// autoPlay is the pending --play list; autoTries counts refusals (the
+	// library may still be scanning), retried once a second up to 30 times.
+	autoPlay  []string
+	autoTries int
+	autoAt    time.Time
 }
 
 // observed is the part of the receiver that events report on.
@@ -131,7 +139,7 @@ func New(opts Options) (*Receiver, error) {
 		opts.Engine = newClockEngine()
 	}
 	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
-		done: map[string]*protocol.PlayerState{}}
+		done: map[string]*protocol.PlayerState{}, autoPlay: opts.AutoPlay}
 	r.player = newPlayer(id, vol, opts.Engine, opts.Logger)
 	return r, nil
 }
@@ -419,6 +427,12 @@ func (r *Receiver) session(ctx context.Context) error {
 	if r.active {
 		r.report(c)
 	}
+	if len(r.autoPlay) > 0 && w.ActiveDeviceID != "" {
+		r.autoPlay = nil // something plays already: leave it
+	}
+	if len(r.autoPlay) > 0 {
+		r.sendAutoPlay(c)
+	}
 	tick := time.NewTicker(r.opts.StateInterval)
 	defer tick.Stop()
 	hb := time.NewTicker(time.Second)
@@ -447,6 +461,9 @@ func (r *Receiver) session(ctx context.Context) error {
 		case <-ping.C:
 			_ = c.Ping()
 		case <-hb.C:
+			if len(r.autoPlay) > 0 && !r.autoAt.IsZero() && time.Now().After(r.autoAt) {
+				r.sendAutoPlay(c)
+			}
 		}
 	}
 }
@@ -504,6 +521,14 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 	case *protocol.DeviceStateChanged:
 		r.active = m.ActiveDeviceID == r.deviceID
 	case *protocol.Error:
+		if strings.HasPrefix(m.Ref, "autoplay-") {
+			if m.Code == protocol.ErrNotFound && r.autoTries < 30 {
+				r.autoAt = time.Now().Add(time.Second) // the library may still be scanning
+			} else {
+				r.log.Error("--play refused", "code", m.Code, "err", m.Message)
+				r.autoPlay = nil
+			}
+		}
 		if m.State != nil {
 			r.version = m.State.Version
 			if (m.Code == protocol.ErrNotActive || m.Code == protocol.ErrStaleState) && m.State.DeviceID != r.deviceID {
@@ -513,6 +538,33 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 		}
 	case *protocol.Goodbye:
 		r.log.Info("broker going away", "reason", m.Reason)
+	case *protocol.Ack:
+		if strings.HasPrefix(m.Ref, "autoplay-") {
+			r.autoPlay = nil
+			r.log.Info("playing the --play list")
+		}
+	}
+}
+
+// sendAutoPlay asks the broker to play the --play list here: the broker
+// resolves it and relays the command back like any picker's.
+func (r *Receiver) sendAutoPlay(c *client.Client) {
+	uris := r.autoPlay
+	r.autoAt = time.Time{}
+	cmd := &protocol.Command{Name: protocol.CmdPlay, DeviceID: r.deviceID}
+	if len(uris) == 1 && !strings.HasPrefix(uris[0], protocol.URIScheme+":track:") {
+		cmd.ContextURI = uris[0]
+	} else {
+		cmd.URIs = uris
+	}
+	if err := cmd.Validate(); err != nil {
+		r.log.Error("--play", "err", err)
+		r.autoPlay = nil
+		return
+	}
+	r.autoTries++
+	if err := c.Send(fmt.Sprintf("autoplay-%s-%d", r.deviceID, r.autoTries), cmd); err != nil {
+		r.log.Error("--play", "err", err)
 	}
 }
 

@@ -386,3 +386,34 @@ func TestEventsStreamAndHook(t *testing.T) {
 		t.Fatalf("hook log:\n%s", hook)
 	}
 }
+
+// demoAlbum is the gapless demo album's URI (its id derives from the album
+// artist and title): `make run` plays it with --play.
+const demoAlbum = "roomcast:album:25fefb1fd6579e15"
+
+// TestAutoPlayDemo is `make run`'s path: with --play the daemon starts the
+// demo album by itself once the library is indexed.
+func TestAutoPlayDemo(t *testing.T) {
+	bin := buildAll(t)
+	state := t.TempDir()
+	music, _ := filepath.Abs("../../demo")
+	d := startDaemon(t, bin, state, "Kitchen", "--music", music, "--play", demoAlbum)
+	var st struct {
+		Status string `json:"status"`
+		State  struct {
+			Track struct{ Title string } `json:"track"`
+		} `json:"state"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for st.Status != "playing" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo album never started: %+v\n%s", st, d.logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		out, _, _ := cli(t, bin, "--broker", d.url, "--token-file", filepath.Join(state, "owner.token"), "status", "--json")
+		json.Unmarshal([]byte(out), &st)
+	}
+	if st.State.Track.Title != "C Major" {
+		t.Fatalf("autoplay started %+v", st)
+	}
+}

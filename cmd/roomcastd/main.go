@@ -68,6 +68,7 @@ type options struct {
 	mdns, pairListen, pin                                    string
 	waitPairing                                              bool
 	mprisBus                                                 mpris.Bus
+	autoPlay                                                 []string
 	eventsPath, onEvent                                      string
 	rescanEvery                                              time.Duration
 	volume                                                   int
@@ -101,6 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pairListen, "pair-listen", ":4101", "speaker info and pairing endpoint (advertised over mDNS)")
 	fs.StringVar(&o.pin, "pin", "", "setup PIN a picker must give to pair this speaker")
 	fs.BoolVar(&o.waitPairing, "wait-for-pairing", false, "with no --broker and no pairing yet: wait to be paired instead of running the embedded broker")
+	play := fs.String("play", "", "once joined, play these URIs here if no device is active (an album URI, or track URIs, comma-separated)")
 	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
 	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
 	mprisBus := fs.String("mpris", "session", "publish MPRIS (media keys, playerctl) on the session or system D-Bus, or off")
@@ -121,6 +123,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{err}
 	}
 	var err error
+	if *play != "" {
+		o.autoPlay = strings.Split(*play, ",")
+	}
 	if o.eventsPath, err = events.ParseSpec(*eventsSpec); err != nil {
 		return nil, usageError{err}
 	}
@@ -332,7 +337,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
-		Heartbeat: wd.Register("control", 10*time.Second), Metrics: metrics,
+		Heartbeat: wd.Register("control", 10*time.Second), Metrics: metrics, AutoPlay: o.autoPlay,
 		OnEvent: func(e events.Event) {
 			for _, sk := range sinks {
 				sk.Publish(e)
