@@ -1,0 +1,123 @@
+// Package player is roomcastd's audio engine: it implements
+// receiver.Engine by assembling fetch → decode → gain → limiter → volume
+// (→ resampler) → output, with gapless joins, loudness normalization,
+// prefetching and positions taken from the samples the output played.
+//
+// # Goroutines
+//
+// One pipeline goroutine owns everything: decoders, dsp stages, the
+// output's producer side, the queue of the current and next track, the
+// timeline. Engine methods send it one typed message per command (cmdLoad,
+// cmdSetNext, cmdPause, ...) with a reply channel and return as soon as it
+// has taken the command; they never wait for audio. Opening a track
+// (fetch.Open, which waits for the HTTP headers; decode.Open, which reads
+// the last page; seeking; decoding ~190 ms ahead) runs on a short-lived
+// opener goroutine that hands the result back on a channel, so a slow
+// network never stalls playback or commands. Position reads an immutable
+// timeline published through an atomic pointer plus the output's atomic
+// PlayedIndex: no lock, no round trip. SetVolume stores an atomic that the
+// pipeline applies (30 ms ramp) at its next block. The pipeline takes no
+// lock; the output's device callback takes none either.
+//
+// Known limit: the pipeline goroutine reads the current track through
+// fetch.File, which blocks while a download is slower than real time;
+// commands wait meanwhile (the 200 ms ring keeps sounding).
+//
+// # Signal path and block loop
+//
+// The pipeline produces 1024-frame blocks while the output's ring has
+// room (TryWrite, then select on Writable with the command channels):
+//
+//	decoder (+ resampler if the track's rate differs from the device's)
+//	  → Gain (per-track dsp.ChooseGain decision)
+//	  → Limiter (fixed Latency(): 99 frames at 44.1 kHz)
+//	  → Volume (SetVolume ramps; pause/seek/load fades)
+//	  → output ring (DefaultRingMS = 200 ms) → device
+//
+// Volume sits before the ring, so a volume change, a pause and a seek are
+// heard up to the ring's 200 ms later (plus the device latency). The
+// ring is deliberately smaller than the output's 500 ms default for that
+// reason; Options.RingMS trades it against stall tolerance.
+//
+// # Gapless joins
+//
+// A block never spans two tracks: when the current track's decoder is
+// exhausted the next (prefetched) track becomes current, Gain.Set(next
+// gain) is called between the two blocks, and the limiter and volume run
+// on uninterrupted. At 0 dB and 100 % the output is therefore the exact
+// concatenation of the tracks' decoded samples, delayed by the limiter's
+// latency (TestGaplessSampleExact checks it bit for bit). With a gain
+// change (track mode) dsp.Gain ramps over 5 ms from the first frame of the
+// next track; in album mode the gains are equal and nothing changes.
+// TrackStarted is emitted when the output's PlayedIndex passes the join.
+//
+// If the next track is not known yet (the receiver answers TrackStarted
+// with SetNext) or still opening when the current one ends, the pipeline
+// waits; if the receiver never says, the list is taken as ended once
+// everything was heard.
+//
+// # Formats: when the output is reopened
+//
+// The output opens at 44.1 kHz stereo in New (so a wrong --output fails at
+// once) and is reopened at the track's own rate and channel count on a
+// Load whose track differs: a Load is a discontinuity anyway, and playing
+// at the source rate avoids resampling, which costs about as much as
+// decoding. At a gapless join to a track with another sample rate the
+// device keeps its rate and the new track is resampled (dsp.QualityPi);
+// consecutive tracks with the same foreign rate share one resampler run,
+// so their joins stay seamless. A join to a track with another channel
+// count cannot be gapless: the list plays out, the output is reopened and
+// the next track starts (TrackStarted when heard).
+//
+// # Pause, resume, seek, load
+//
+// Pause fades out over 20 ms, produces exactly up to the end of the fade,
+// waits until the device has taken it, then output.Pause (which plays out
+// the device buffer). Nothing after the fade was produced, so Resume
+// (output.Start + 20 ms fade in) continues at the next frame; the
+// limiter's delay line still holds the following 2 ms. The short silence
+// between the fade and the device stop may count as one underrun.
+//
+// Seek and Load while playing fade out over 10 ms, write 50 ms of silence
+// behind the fade, wait until the fade was taken, Flush, then reposition
+// (decoder SeekFrame, limiter and resampler reset, gain Jump, volume Mute
+// + 10 ms fade in) or start the new track. A track loaded at position 0
+// starts bit-exact without a fade. Seeking applies to the audible track:
+// if the pipeline already produced the start of the next one (within the
+// ring), it goes back to the previous track and joins the next again.
+//
+// # Positions
+//
+// The timeline is a list of segments [start output index, track, source
+// frame at start, in/out rate]; a segment's start already includes the
+// limiter latency (frames entering the limiter now reach output index
+// Written()+pending+Latency()). Position maps output.PlayedIndex() through
+// it, so it reports what was heard, freezes while paused, and jumps only
+// when the jump is heard. While a Load is opening it reports the requested
+// track and position.
+//
+// # Errors
+//
+// A track that cannot be fetched or decoded (HTTP status, not Vorbis,
+// corrupt headers) is reported as TrackFailed with the fetch or decode
+// error. For the loaded track that happens at once; for the next track
+// at the moment it would have started: TrackStarted then TrackFailed,
+// which is what receiver.player expects in order to skip to the track
+// after it with Load. A truncated file (decode.Open reports ErrTruncated
+// because the last page is missing) is opened forward-only with
+// decode.NewReader and plays what decodes; a track whose audio data ends
+// early or turns corrupt in the middle plays what decoded and the list
+// moves on gaplessly (logged, no TrackFailed: the audio was played, and a
+// TrackFailed would make the receiver reload the following track). A
+// forward-only track cannot seek (TrackFailed on SeekTo). Decoding never
+// panics (package decode recovers); a panic in the pipeline itself is
+// recovered, logged, reported as TrackFailed, and the Player refuses
+// further commands.
+//
+// # Ended
+//
+// After the last frame the limiter's tail and 50 ms of silence are
+// written; once the device has taken the last frame the output is paused
+// (which plays out the device buffer, so no underrun is counted) and Ended
+// is emitted.
+package player

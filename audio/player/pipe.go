@@ -1,0 +1,948 @@
+package player
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/roomcast/roomcast/audio/dsp"
+	"github.com/roomcast/roomcast/audio/output"
+	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/receiver"
+)
+
+// srcState is where the source side of the pipeline stands.
+type srcState int
+
+const (
+	srcNone    srcState = iota // nothing loaded (or the loaded track failed)
+	srcLoading                 // the current track is being opened
+	srcPlaying                 // frames can be produced
+	srcEnded                   // everything was written; end-of-list mark pending or fired
+)
+
+// markKind is what happens when the output plays past a mark.
+type markKind int
+
+const (
+	markStarted markKind = iota // a joined track became audible
+	markEnded                   // the last frame of the list was heard
+	markFailed                  // the next track could not be opened: report it
+	markReopen                  // the next track needs another channel count: reopen
+)
+
+// mark is an action due when the output's played index reaches at.
+type mark struct {
+	at   int64
+	kind markKind
+	tr   *track // markStarted: the track that started; markFailed, markReopen: the next track
+	prev *track // markStarted: the track before, closed once the join is heard
+}
+
+// pipe is the pipeline goroutine's state. Every field is owned by that
+// goroutine (run), except p (shared, see Player) and opened, a channel
+// the opener goroutines send to.
+//
+// Invariants:
+//   - Every frame that enters the limiter leaves it Latency() frames later
+//     and is written to the output in order, so the output index of the
+//     frame entering the limiter now is prodIndex()+lat; segments and
+//     marks are expressed in output indices.
+//   - cur is the track whose frames are being produced (device-rate
+//     frames entering the gain stage); feed is the track whose source
+//     frames enter the resampler: cur, or next once the resampler reached
+//     the end of cur (boundary ≥ 0 is then the resampler output index of
+//     next's first frame). Without resampling feed == cur.
+//   - retired tracks were fully produced but may still be audible; each
+//     is closed when the join after it is heard (markStarted.prev), or on
+//     Load and Close.
+type pipe struct {
+	p      *Player
+	opened chan *track
+
+	// Output and the device-side stages (device rate and channels).
+	out     output.Output
+	outErr  error // the output could not be (re)opened
+	rate    int
+	ch      int
+	started bool // output.Start called since the last Pause
+	gain    *dsp.Gain
+	lim     *dsp.Limiter
+	vol     *dsp.Volume
+	volSet  int32 // volume last passed to vol
+	lat     int64 // lim.Latency()
+	buf     []float32
+	tail    []float32
+	pend    []float32 // processed samples not yet accepted by the output
+	waitOut bool      // the ring is full: wait for Writable
+
+	// Source side.
+	src      srcState
+	play     bool // the user wants sound
+	gen      uint64
+	cur      *track
+	curGen   uint64
+	curCtx   context.CancelFunc
+	loadReq  cmdLoad
+	retired  []*track
+	feed     *track
+	next     *track
+	nextReq  *protocol.Track
+	nextAlb  bool
+	nextGen  uint64
+	nextCtx  context.CancelFunc
+	nextOpen bool // an opener is working on nextReq
+	// nextKnown: SetNext was called since cur started; until then the
+	// pipeline does not assume the list ends after cur.
+	nextKnown bool
+	waitNext  bool // production stalled on the next track (opening or unknown)
+
+	// Resampler for a feed whose rate differs from the device rate.
+	rs       *dsp.Resampler
+	rsRate   int
+	inBuf    []float32
+	inLen    int // samples in inBuf
+	inCount  int64
+	outCount int64
+	boundary int64
+	draining bool
+
+	// Fades before pause, seek and load.
+	fading  bool
+	fadeEnd int64 // output index after the last frame of the fade
+	fadeAct any   // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
+	padded  bool  // silence was written after the fade (seek, load)
+
+	segs  []segment
+	marks []mark
+}
+
+// run is the pipeline goroutine.
+func (pl *pipe) run() {
+	p := pl.p
+	defer close(p.done)
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug, not bad media (decoding recovers by itself): stop
+			// playback rather than crash the daemon.
+			p.log.Error("player: pipeline stopped by a panic", "panic", r)
+			pl.shutdown()
+			p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: pl.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
+			go pl.refuse()
+		}
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
+	for {
+		if hb := p.opts.Heartbeat; hb != nil {
+			hb.Beat()
+		}
+		pl.fill()
+		var writable <-chan struct{}
+		if pl.waitOut {
+			writable = pl.out.Writable()
+		}
+		var tc <-chan time.Time
+		if len(pl.marks) > 0 || pl.fading || (pl.waitNext && !pl.nextKnown) {
+			tc = tick.C
+		}
+		select {
+		case c := <-p.cmds:
+			if _, ok := c.msg.(cmdClose); ok {
+				pl.shutdown()
+				c.reply <- nil
+				return
+			}
+			c.reply <- pl.handle(c.msg)
+		case tr := <-pl.opened:
+			pl.onOpened(tr)
+		case <-writable:
+		case <-tc:
+			pl.onTick()
+		case err := <-pl.out.Errors():
+			p.log.Warn("output error", "err", err)
+		case <-alive.C:
+		}
+	}
+}
+
+// refuse answers commands with ErrClosed after a panic stopped the
+// pipeline, until Close.
+func (pl *pipe) refuse() {
+	for {
+		select {
+		case c := <-pl.p.cmds:
+			c.reply <- ErrClosed
+		case <-pl.p.quit:
+			return
+		}
+	}
+}
+
+func (pl *pipe) curURI() string {
+	if pl.cur != nil {
+		return pl.cur.meta.URI
+	}
+	return pl.loadReq.t.URI
+}
+
+// shutdown releases everything (Close).
+func (pl *pipe) shutdown() {
+	pl.dropTracks()
+	if pl.curCtx != nil {
+		pl.curCtx()
+	}
+	if pl.out != nil {
+		_ = pl.out.Close()
+	}
+}
+
+// handle applies one command.
+func (pl *pipe) handle(msg any) error {
+	switch c := msg.(type) {
+	case cmdLoad:
+		if pl.fading || pl.audible() {
+			pl.beginFade(jumpFade, c)
+			return nil
+		}
+		pl.out.Flush()
+		pl.doLoad(c)
+	case cmdSetNext:
+		pl.setNext(c)
+	case cmdPause:
+		if !pl.play {
+			return nil
+		}
+		audible := pl.audible()
+		pl.play = false
+		if l, ok := pl.fadeAct.(cmdLoad); ok {
+			l.play = false
+			pl.fadeAct = l
+		}
+		switch {
+		case pl.fading: // the pending fade ends in a pause
+		case audible:
+			pl.beginFade(pauseFade, nil)
+		case pl.started:
+			pl.pauseOutput()
+		}
+	case cmdResume:
+		if pl.play {
+			return nil
+		}
+		pl.play = true
+		if l, ok := pl.fadeAct.(cmdLoad); ok {
+			l.play = true
+			pl.fadeAct = l
+		}
+		if pl.fading && pl.fadeAct == nil {
+			pl.fading = false // cancel the pause: fade back in from where the fader is
+			pl.vol.FadeIn(pauseFade)
+			return nil
+		}
+		if pl.vol.Faded() {
+			pl.vol.FadeIn(pauseFade)
+		}
+	case cmdSeek:
+		switch {
+		case pl.src == srcLoading:
+			c2 := pl.loadReq
+			c2.posMS = c.posMS
+			pl.doLoad(c2)
+		case pl.cur == nil:
+			return errors.New("player: nothing to seek in")
+		case pl.fading || pl.audible():
+			pl.beginFade(jumpFade, c)
+		default:
+			pl.out.Flush()
+			pl.doSeek(c.posMS)
+		}
+	default:
+		return fmt.Errorf("player: unknown command %T", msg)
+	}
+	return nil
+}
+
+// audible reports whether audio is flowing, so a change must fade out first.
+func (pl *pipe) audible() bool {
+	return pl.started && pl.play && pl.src == srcPlaying && !pl.vol.Faded()
+}
+
+// beginFade starts (or retargets) a fade-out; act runs once the fade has
+// been consumed by the device.
+func (pl *pipe) beginFade(d time.Duration, act any) {
+	if act != nil || !pl.fading {
+		pl.fadeAct = act
+	}
+	if pl.fading {
+		return
+	}
+	n := pl.vol.FadeOut(d)
+	pl.fading = true
+	pl.fadeEnd = pl.prodIndex() + int64(n)
+}
+
+// prodIndex is the output index the next frame leaving the limiter gets.
+func (pl *pipe) prodIndex() int64 { return pl.out.Written() + int64(len(pl.pend)/pl.ch) }
+
+// endPadMS is the silence written after the last frame of a list.
+const endPadMS = 50
+
+// fill produces and writes blocks while the output takes them.
+func (pl *pipe) fill() {
+	pl.waitOut, pl.waitNext = false, false
+	for {
+		if len(pl.pend) > 0 {
+			n, err := pl.out.TryWrite(pl.pend)
+			pl.pend = pl.pend[n:]
+			if err != nil {
+				pl.p.log.Warn("output write", "err", err)
+				pl.pend = nil
+				break
+			}
+			if len(pl.pend) > 0 {
+				pl.waitOut = true
+				break
+			}
+		}
+		if !pl.produce() {
+			break
+		}
+	}
+	if pl.play && !pl.started && pl.src == srcPlaying && pl.outErr == nil {
+		if err := pl.out.Start(); err != nil {
+			pl.p.log.Warn("output start", "err", err)
+		}
+		pl.started = true
+	}
+	pl.prefetch()
+	if pl.fading && pl.checkFade() {
+		pl.fill() // the action after the fade may have work for us
+	}
+}
+
+// produce makes one block into pend; false: nothing to do now.
+func (pl *pipe) produce() bool {
+	if pl.src != srcPlaying || (!pl.play && !pl.fading) {
+		return false
+	}
+	frames := chunkFrames
+	if pl.fading {
+		left := pl.fadeEnd - pl.prodIndex()
+		if left <= 0 {
+			return false
+		}
+		frames = int(min(int64(frames), left))
+	}
+	if v := pl.p.volume.Load(); v != pl.volSet {
+		pl.vol.SetVolume(float64(v))
+		pl.volSet = v
+	}
+	buf := pl.buf[:frames*pl.ch]
+	n, wait := pl.read(buf)
+	if wait {
+		pl.waitNext = true
+		return false
+	}
+	if n == 0 {
+		return pl.advance()
+	}
+	pl.gain.Process(buf[:n])
+	pl.lim.Process(buf[:n])
+	pl.vol.Process(buf[:n])
+	pl.pend = buf[:n]
+	return true
+}
+
+// read fills dst with device-rate frames of cur only; 0 means cur is done
+// in device frames; wait means the next track is needed and not there yet.
+func (pl *pipe) read(dst []float32) (n int, wait bool) {
+	if pl.rs == nil {
+		return pl.cur.read(dst), false
+	}
+	ch := pl.ch
+	want := int64(len(dst) / ch)
+	if pl.boundary >= 0 {
+		want = min(want, pl.boundary-pl.outCount)
+		if want == 0 {
+			return 0, false
+		}
+	}
+	if pl.draining {
+		k := pl.rs.Drain(dst[:want*int64(ch)])
+		pl.outCount += int64(k / ch)
+		return k, false
+	}
+	need := pl.rs.InputFramesFor(int(want)) * ch
+	need = min(need, len(pl.inBuf))
+	for pl.inLen < need {
+		k := pl.feed.read(pl.inBuf[pl.inLen:need])
+		pl.inLen += k
+		if k > 0 {
+			continue
+		}
+		if pl.boundary < 0 { // feed is cur: can the resampler go on into next?
+			nx, w := pl.joinable()
+			if w {
+				return 0, true
+			}
+			if nx != nil && nx.rate == pl.feed.rate {
+				pl.boundary = ceilDiv((pl.inCount+int64(pl.inLen/ch))*int64(pl.rate), int64(pl.rsRate))
+				pl.feed = nx
+				want = min(want, pl.boundary-pl.outCount)
+				continue
+			}
+		}
+		break // nothing more to feed: process what there is, then drain
+	}
+	c, k := pl.rs.Process(pl.inBuf[:pl.inLen], dst[:want*int64(ch)])
+	copy(pl.inBuf, pl.inBuf[c:pl.inLen])
+	pl.inLen -= c
+	pl.inCount += int64(c / ch)
+	pl.outCount += int64(k / ch)
+	if k == 0 && pl.feed.done {
+		pl.draining = true
+		return pl.read(dst)
+	}
+	return k, false
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// joinable returns the next track if it can be joined now; wait means it
+// is not known or not opened yet.
+func (pl *pipe) joinable() (nx *track, wait bool) {
+	if !pl.nextKnown {
+		return nil, true
+	}
+	if pl.nextReq == nil {
+		return nil, false
+	}
+	if pl.next == nil {
+		if !pl.nextOpen {
+			pl.openNext()
+		}
+		return nil, true
+	}
+	if pl.next.err != nil || pl.next.channels != pl.ch {
+		return nil, false
+	}
+	return pl.next, false
+}
+
+// advance is called when cur has no more frames: join the next track,
+// wait for it, or end the list.
+func (pl *pipe) advance() bool {
+	if err := pl.cur.readErr; err != nil {
+		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
+		pl.cur.readErr = nil
+	}
+	if pl.feed != pl.cur { // the resampler already carries the next track
+		pl.startNext(pl.feed)
+		return true
+	}
+	nx, wait := pl.joinable()
+	if wait {
+		pl.waitNext = true
+		return false
+	}
+	if nx != nil {
+		pl.setFeed(nx)
+		pl.startNext(nx)
+		return true
+	}
+	pl.finishList(pl.next)
+	return len(pl.pend) > 0
+}
+
+// setFeed prepares the source side for tr's frames: a resampler when its
+// rate differs from the device's (reused, reset, when the rate is the same
+// as the previous one).
+func (pl *pipe) setFeed(tr *track) {
+	pl.feed = tr
+	pl.inLen, pl.inCount, pl.outCount, pl.boundary, pl.draining = 0, 0, 0, -1, false
+	if tr.rate == pl.rate {
+		pl.rs = nil
+		return
+	}
+	if pl.rs != nil && pl.rsRate == tr.rate {
+		pl.rs.Reset()
+		return
+	}
+	rs, err := dsp.NewResampler(tr.rate, pl.rate, pl.ch, dsp.QualityPi)
+	if err != nil { // rates were checked by the decoder; keep the format of the error
+		pl.p.log.Error("resampler", "err", err)
+		tr.done = true
+		pl.rs = nil
+		return
+	}
+	pl.rs, pl.rsRate = rs, tr.rate
+	in := int(ceilDiv(int64(chunkFrames)*int64(tr.rate), int64(pl.rate))) + 2*rs.LookAhead() + 16
+	pl.inBuf = make([]float32, in*pl.ch)
+}
+
+// startNext makes nx the current track: its first frame enters the gain
+// stage now. The gain changes exactly there (no change when equal: album
+// mode), and TrackStarted is due when that frame is heard.
+func (pl *pipe) startNext(nx *track) {
+	at := pl.prodIndex() + pl.lat
+	prev := pl.cur
+	pl.retired = append(pl.retired, prev)
+	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
+	pl.boundary = -1
+	pl.gain.Set(nx.gain.GainDB)
+	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
+	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx, prev: prev})
+	pl.p.log.Debug("gapless join", "track", nx.meta.URI, "at", at, "gain_db", nx.gain.GainDB)
+}
+
+// finishList writes the limiter's tail after the last frame and schedules
+// the end: Ended, or the report of a next track that failed, or a reopen
+// for one that needs another channel count.
+func (pl *pipe) finishList(nx *track) {
+	n := pl.lim.Flush(pl.tail)
+	pl.vol.Process(pl.tail[:n])
+	clear(pl.tail[n:])
+	end := pl.prodIndex() + int64(n/pl.ch)
+	// Silence after the tail keeps the device fed until the output is
+	// paused, so the end is not counted as an underrun.
+	pl.pend = pl.tail
+	pl.src = srcEnded
+	m := mark{at: end, kind: markEnded}
+	if nx != nil && pl.nextReq != nil {
+		m.tr = nx
+		m.kind = markReopen
+		if nx.err != nil {
+			m.kind = markFailed
+		}
+		pl.next = nil // owned by the mark now
+	}
+	pl.marks = append(pl.marks, m)
+}
+
+// onTick fires marks the output has played past and completes fades.
+func (pl *pipe) onTick() {
+	played := pl.out.PlayedIndex()
+	consumed := pl.out.Written() - pl.out.Stats().Buffered
+	for len(pl.marks) > 0 {
+		m := pl.marks[0]
+		// A join is due when heard; an end once the device has taken the
+		// last frame: pausing then plays out what the device holds.
+		due := played
+		if m.kind != markStarted {
+			due = consumed
+		}
+		if due < m.at {
+			break
+		}
+		pl.marks = pl.marks[1:]
+		pl.fire(m)
+	}
+	if pl.fading {
+		pl.checkFade()
+	}
+	if pl.waitNext && !pl.nextKnown && played >= pl.prodIndex() {
+		// Everything was heard and the receiver has not said what comes
+		// next: take the list as ended.
+		pl.nextKnown = true
+	}
+}
+
+func (pl *pipe) fire(m mark) {
+	p := pl.p
+	switch m.kind {
+	case markStarted:
+		pl.retire(m.prev)
+		p.emit(receiver.EngineEvent{Kind: receiver.TrackStarted, URI: m.tr.meta.URI})
+	case markEnded:
+		pl.pauseOutput()
+		p.emit(receiver.EngineEvent{Kind: receiver.Ended, URI: pl.curURI()})
+	case markFailed:
+		pl.pauseOutput()
+		p.emit(receiver.EngineEvent{Kind: receiver.TrackStarted, URI: m.tr.meta.URI})
+		p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
+		pl.addSegment(segment{start: m.at, uri: m.tr.meta.URI, inRate: 1000, outRate: math.MaxInt64})
+	case markReopen:
+		pl.pauseOutput()
+		pl.retire(pl.cur)
+		pl.cur = nil
+		pl.startLoaded(m.tr, true)
+	}
+}
+
+// retire closes a track that is no longer audible.
+func (pl *pipe) retire(tr *track) {
+	for i, r := range pl.retired {
+		if r == tr {
+			pl.retired = append(pl.retired[:i], pl.retired[i+1:]...)
+			break
+		}
+	}
+	tr.close()
+}
+
+func (pl *pipe) pauseOutput() {
+	if pl.started {
+		if err := pl.out.Pause(); err != nil {
+			pl.p.log.Warn("output pause", "err", err)
+		}
+		pl.started = false
+	}
+}
+
+// checkFade completes a fade once the device took its last frame (or
+// production stopped before it) and runs the pending action; it reports
+// whether it did.
+func (pl *pipe) checkFade() bool {
+	if len(pl.pend) > 0 {
+		return false
+	}
+	end := pl.fadeEnd
+	if pi := pl.prodIndex(); pi < end {
+		if pl.src == srcPlaying && !pl.waitNext {
+			return false // still producing the fade
+		}
+		end = pi
+	}
+	if pl.fadeAct != nil && !pl.padded {
+		// A seek or load flushes the ring after the fade: silence behind
+		// the fade keeps the device fed meanwhile (no underrun), and is
+		// dropped by that flush.
+		pl.padded = true
+		n := min(len(pl.tail), pl.rate*endPadMS/1000*pl.ch)
+		clear(pl.tail[:n])
+		_, _ = pl.out.TryWrite(pl.tail[:n])
+	}
+	if consumed := pl.out.Written() - pl.out.Stats().Buffered; consumed < end {
+		return false
+	}
+	act := pl.fadeAct
+	pl.fading, pl.fadeAct, pl.padded = false, nil, false
+	switch c := act.(type) {
+	case cmdLoad:
+		pl.out.Flush()
+		pl.doLoad(c)
+	case cmdSeek:
+		pl.out.Flush()
+		pl.doSeek(c.posMS)
+	}
+	if !pl.play {
+		pl.pauseOutput()
+	}
+	return true
+}
+
+// doLoad replaces everything with a new current track, opened in the
+// background. The output has been flushed.
+func (pl *pipe) doLoad(c cmdLoad) {
+	pl.dropTracks()
+	pl.marks = nil
+	pl.fading, pl.fadeAct, pl.padded = false, nil, false
+	pl.pend = nil
+	pl.loadReq = c
+	pl.play = c.play
+	if !pl.play {
+		pl.pauseOutput()
+	}
+	pl.src = srcLoading
+	pl.gen++
+	pl.curGen = pl.gen
+	if pl.curCtx != nil {
+		pl.curCtx()
+	}
+	pl.curCtx = pl.startOpen(c.t, c.album, c.posMS, pl.curGen)
+	// Until it is open the position is the requested one.
+	pl.segs = []segment{{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1}}
+	pl.publish()
+}
+
+// dropTracks closes every track and cancels the openers.
+func (pl *pipe) dropTracks() {
+	for _, tr := range pl.retired {
+		tr.close()
+	}
+	pl.retired = nil
+	pl.cur.close()
+	pl.next.close()
+	if pl.nextCtx != nil {
+		pl.nextCtx()
+	}
+	for _, m := range pl.marks {
+		if m.kind == markFailed || m.kind == markReopen {
+			m.tr.close()
+		}
+	}
+	pl.cur, pl.next, pl.feed, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, nil, false, false
+	pl.rs = nil
+}
+
+// startOpen runs openTrack on an opener goroutine; the returned function
+// cancels it (a superseded open). Results reach the pipeline on opened.
+func (pl *pipe) startOpen(t protocol.Track, album bool, posMS int64, gen uint64) context.CancelFunc {
+	p := pl.p
+	ctx, cancel := context.WithCancel(p.ctx)
+	p.openers.Add(1)
+	go func() {
+		defer p.openers.Done()
+		defer cancel()
+		tr := openTrack(ctx, p.opts.Source, t, album, p.opts.Normalize, posMS, aheadFrames)
+		tr.gen = gen
+		select {
+		case pl.opened <- tr:
+		case <-p.quit:
+			tr.close()
+		}
+	}()
+	return cancel
+}
+
+// openNext starts prefetching nextReq.
+func (pl *pipe) openNext() {
+	pl.gen++
+	pl.nextGen = pl.gen
+	pl.nextOpen = true
+	pl.nextCtx = pl.startOpen(*pl.nextReq, pl.nextAlb, 0, pl.nextGen)
+	pl.p.log.Debug("prefetch", "track", pl.nextReq.URI)
+}
+
+// prefetch opens the next track once the current one has less than
+// Prefetch left to produce (at once when its length is unknown).
+func (pl *pipe) prefetch() {
+	if pl.nextReq == nil || pl.next != nil || pl.nextOpen || pl.cur == nil || pl.src != srcPlaying {
+		return
+	}
+	rem := pl.cur.remaining()
+	if rem < 0 || rem <= int64(pl.p.opts.Prefetch.Seconds()*float64(pl.cur.rate)) {
+		pl.openNext()
+	}
+}
+
+// onOpened takes an opener's result.
+func (pl *pipe) onOpened(tr *track) {
+	switch {
+	case tr.gen == pl.curGen && pl.src == srcLoading:
+		pl.curCtx = nil
+		if tr.err != nil {
+			pl.src = srcNone
+			pl.pauseOutput()
+			pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: tr.err})
+			return
+		}
+		pl.startLoaded(tr, false)
+	case tr.gen == pl.nextGen && pl.nextOpen:
+		pl.nextOpen, pl.nextCtx = false, nil
+		pl.next = tr
+		if tr.err != nil {
+			pl.p.log.Warn("next track cannot be played", "track", tr.meta.URI, "err", tr.err)
+		}
+	default:
+		tr.close() // superseded
+	}
+}
+
+// startLoaded starts an opened track from its start position after a
+// Load (or a reopen at a boundary, which reports TrackStarted when heard).
+// The output is reopened if the track's format differs from it.
+func (pl *pipe) startLoaded(tr *track, started bool) {
+	if tr.rate != pl.rate || tr.channels != pl.ch || pl.outErr != nil {
+		pl.pauseOutput()
+		_ = pl.out.Close()
+		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
+			tr.close()
+			pl.src = srcNone
+			pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: err})
+			return
+		}
+	} else {
+		pl.lim.Reset()
+		_ = pl.newVolume() // same format as before: cannot fail
+	}
+	pl.cur = tr
+	pl.setFeed(tr)
+	pl.gain.Jump(tr.gain.GainDB)
+	if tr.start > 0 {
+		pl.vol.Mute()
+		pl.vol.FadeIn(jumpFade)
+	}
+	pl.src = srcPlaying
+	at := pl.prodIndex() + pl.lat
+	pl.segs = nil
+	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
+	if started {
+		pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: tr})
+	}
+	pl.p.log.Debug("track loaded", "track", tr.meta.URI, "rate", tr.rate, "channels", tr.channels,
+		"frames", tr.frames, "gain_db", tr.gain.GainDB, "gain_source", tr.gain.Source, "capped", tr.gain.Capped)
+}
+
+// doSeek repositions within the audible track. The output has been
+// flushed (or is paused).
+func (pl *pipe) doSeek(posMS int64) {
+	w := pl.out.Written()
+	tl := pl.p.tl.Load()
+	if s, ok := tl.segmentAt(w - 1); ok && pl.cur != nil && s.uri != pl.cur.meta.URI {
+		// The join to cur was produced but not heard: seek in the track
+		// still audible and join cur again later.
+		for i := len(pl.retired) - 1; i >= 0; i-- {
+			if r := pl.retired[i]; r.meta.URI == s.uri && r.st != nil {
+				pl.retired = pl.retired[:i]
+				if pl.next != nil {
+					pl.next.close()
+				}
+				if pl.nextCtx != nil {
+					pl.nextCtx()
+				}
+				old := pl.cur
+				if err := old.rewind(0); err != nil {
+					old.close()
+					old = nil
+				}
+				pl.cur, pl.next, pl.nextOpen, pl.nextKnown = r, old, false, true
+				pl.nextReq = nil
+				if old != nil {
+					m := old.meta
+					pl.nextReq, pl.nextAlb = &m, old.album
+				}
+				break
+			}
+		}
+	}
+	// Marks not yet in the device will never be heard: drop them.
+	keep := pl.marks[:0]
+	for _, m := range pl.marks {
+		if m.at <= w {
+			keep = append(keep, m)
+		} else if m.kind == markFailed || m.kind == markReopen {
+			if pl.next == nil {
+				pl.next = m.tr // join it (or fail) again at the end
+			} else {
+				m.tr.close()
+			}
+		}
+	}
+	pl.marks = keep
+	tr := pl.cur
+	f := posMS * int64(tr.rate) / 1000
+	if err := tr.rewind(f); err != nil {
+		pl.src = srcNone
+		pl.pauseOutput()
+		pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: err})
+		return
+	}
+	tr.start = f
+	if pl.next != nil && pl.feed == pl.next {
+		_ = pl.next.rewind(0)
+	}
+	pl.src = srcPlaying
+	pl.lim.Reset()
+	pl.setFeed(tr)
+	pl.gain.Jump(tr.gain.GainDB)
+	pl.vol.Mute()
+	pl.vol.FadeIn(jumpFade)
+	pl.pend = nil
+	at := pl.prodIndex() + pl.lat
+	for len(pl.segs) > 0 && pl.segs[len(pl.segs)-1].start > w {
+		pl.segs = pl.segs[:len(pl.segs)-1]
+	}
+	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
+}
+
+// setNext records the track to join after cur.
+func (pl *pipe) setNext(c cmdSetNext) {
+	pl.nextKnown = true
+	same := c.t != nil && pl.nextReq != nil && c.t.URI == pl.nextReq.URI && c.album == pl.nextAlb
+	if same {
+		return
+	}
+	for _, m := range pl.marks {
+		if m.kind == markStarted && c.t != nil && m.tr.meta.URI == c.t.URI {
+			// The receiver has not heard the join to this track yet: it
+			// names what follows its current track, which is cur already.
+			return
+		}
+	}
+	if pl.next != nil && pl.feed == pl.next && pl.src == srcPlaying {
+		pl.p.log.Debug("next track already joined; SetNext ignored")
+		return
+	}
+	pl.next.close()
+	pl.next = nil
+	if pl.nextCtx != nil {
+		pl.nextCtx()
+		pl.nextCtx = nil
+	}
+	pl.nextOpen = false
+	pl.nextReq, pl.nextAlb = c.t, c.album
+}
+
+// addSegment appends a timeline segment, forgets those already played
+// through, and publishes the timeline.
+func (pl *pipe) addSegment(s segment) {
+	played := pl.out.PlayedIndex()
+	i := 0
+	for i+1 < len(pl.segs) && pl.segs[i+1].start <= played {
+		i++
+	}
+	pl.segs = append(pl.segs[i:], s)
+	pl.publish()
+}
+
+// publish stores an immutable copy of the timeline for Position.
+func (pl *pipe) publish() {
+	pl.p.tl.Store(&timeline{out: pl.out, segs: append([]segment(nil), pl.segs...)})
+}
+
+// openOutput opens the output for f and builds the device-side stages.
+func (pl *pipe) openOutput(f output.Format) error {
+	out, err := pl.p.opts.OpenOutput(f)
+	if err != nil {
+		pl.outErr = fmt.Errorf("open output %d Hz × %d: %w", f.SampleRate, f.Channels, err)
+		return pl.outErr
+	}
+	if got := out.Format(); got != f {
+		_ = out.Close()
+		pl.outErr = fmt.Errorf("output opened as %+v, asked for %+v", got, f)
+		return pl.outErr
+	}
+	gain, err := dsp.NewGain(f.SampleRate, f.Channels)
+	if err != nil {
+		_ = out.Close()
+		pl.outErr = fmt.Errorf("gain: %w", err)
+		return pl.outErr
+	}
+	lim, err := dsp.NewLimiter(f.SampleRate, f.Channels, dsp.LimiterConfig{})
+	if err != nil {
+		_ = out.Close()
+		pl.outErr = fmt.Errorf("limiter: %w", err)
+		return pl.outErr
+	}
+	pl.out, pl.outErr, pl.started = out, nil, false
+	pl.rate, pl.ch = f.SampleRate, f.Channels
+	pl.gain, pl.lim, pl.lat = gain, lim, int64(lim.Latency())
+	if err := pl.newVolume(); err != nil {
+		_ = out.Close()
+		pl.outErr = err
+		return err
+	}
+	pl.buf = make([]float32, chunkFrames*f.Channels)
+	pl.tail = make([]float32, (lim.Latency()+f.SampleRate*endPadMS/1000)*f.Channels)
+	pl.pend = nil
+	pl.rs, pl.rsRate = nil, 0
+	return nil
+}
+
+// newVolume replaces the volume stage: fader open, at the current volume,
+// no ramp (a new track starts bit-exact at 100 %).
+func (pl *pipe) newVolume() error {
+	v := pl.p.volume.Load()
+	vol, err := dsp.NewVolume(pl.rate, pl.ch, float64(v))
+	if err != nil {
+		return fmt.Errorf("volume: %w", err)
+	}
+	pl.vol, pl.volSet = vol, v
+	return nil
+}

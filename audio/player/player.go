@@ -1,0 +1,282 @@
+package player
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomcast/roomcast/audio/dsp"
+	"github.com/roomcast/roomcast/audio/fetch"
+	"github.com/roomcast/roomcast/audio/output"
+	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/receiver"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefetch = 10 * time.Second
+	// DefaultRingMS is the output ring buffer the player asks for: it bounds
+	// how late a pause, seek, load or volume change is heard (the fade is
+	// queued behind what the ring holds) and how long a stall of the
+	// pipeline goroutine the output rides out.
+	DefaultRingMS = 200
+)
+
+// Fade lengths.
+const (
+	pauseFade = 20 * time.Millisecond // pause and resume
+	jumpFade  = 10 * time.Millisecond // seek and load while playing
+)
+
+// chunkFrames is the block size of the pipeline: ~23 ms at 44.1 kHz.
+const chunkFrames = 1024
+
+// aheadFrames is how much the opener decodes ahead, so that the join to
+// a prefetched track does not wait for its first page.
+const aheadFrames = 8192
+
+// ErrClosed is returned by the methods of a closed Player.
+var ErrClosed = errors.New("player: closed")
+
+// Source opens media by id (the part of roomcast:track:<id> after the last
+// colon). It is called from opener goroutines, several at once.
+type Source interface {
+	Open(ctx context.Context, id string) (io.ReadSeekCloser, error)
+}
+
+// FetcherSource adapts a *fetch.Fetcher (broker media with a disk cache).
+func FetcherSource(f *fetch.Fetcher) Source { return fetcherSource{f} }
+
+type fetcherSource struct{ f *fetch.Fetcher }
+
+func (s fetcherSource) Open(ctx context.Context, id string) (io.ReadSeekCloser, error) {
+	fl, err := s.f.Open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return fl, nil
+}
+
+// OutputOpener opens an output for a format. The player calls it from its
+// pipeline goroutine: once in New, and again when a loaded track's sample
+// rate or channel count differs from the open output's.
+type OutputOpener func(f output.Format) (output.Output, error)
+
+// Options configure a Player.
+type Options struct {
+	// Source opens media. Required.
+	Source Source
+	// Output selects the device (--output) when OpenOutput is nil.
+	Output output.Spec
+	// OpenOutput, if set, replaces output.Open(Output, ...) (tests).
+	OpenOutput OutputOpener
+	// RingMS is the output ring buffer in ms (default DefaultRingMS).
+	// Larger rides out longer stalls; smaller makes pause, seek and volume
+	// react sooner.
+	RingMS int
+	// Normalize is the loudness policy. A zero TargetLUFS means −14 LUFS
+	// and a zero CeilingDBTP −1 dBTP; the zero Mode is auto.
+	Normalize dsp.GainPolicy
+	// Prefetch: the next track is opened (fetched, headers read, the
+	// first ~190 ms decoded) this long before the current one ends.
+	// Default 10 s.
+	Prefetch time.Duration
+	Logger   *slog.Logger
+	// Heartbeat, when set, is beaten by the pipeline goroutine at least
+	// once a second while it turns (a watchdog's view of the audio loop).
+	Heartbeat interface{ Beat() }
+}
+
+// Player plays tracks gaplessly through the dsp stages into an output. It
+// implements receiver.Engine.
+//
+// Concurrency: one pipeline goroutine owns the decoders, the dsp stages,
+// the output's producer side and all playback state. The methods send it
+// typed commands and return once it has taken them (they never wait for
+// audio). Position reads an immutable snapshot published through an atomic
+// pointer and the output's atomic played index; SetVolume stores an atomic
+// the pipeline applies at its next block. All methods are safe for
+// concurrent use; after Close they return ErrClosed (Position: last value).
+type Player struct {
+	opts   Options
+	log    *slog.Logger
+	cmds   chan command
+	events chan receiver.EngineEvent
+	volume atomic.Int32
+	tl     atomic.Pointer[timeline]
+
+	ctx       context.Context // canceled by Close: aborts downloads of openers
+	cancel    context.CancelFunc
+	quit      chan struct{} // closed by Close: stop openers, refuse commands
+	done      chan struct{} // closed when the pipeline goroutine has exited
+	closeOnce sync.Once
+	openers   sync.WaitGroup
+}
+
+var _ receiver.Engine = (*Player)(nil)
+
+// Commands: one type per Engine method, handled by the pipeline goroutine.
+type (
+	cmdLoad struct {
+		t     protocol.Track
+		album bool
+		posMS int64
+		play  bool
+	}
+	cmdSetNext struct {
+		t     *protocol.Track
+		album bool
+	}
+	cmdPause  struct{}
+	cmdResume struct{}
+	cmdSeek   struct{ posMS int64 }
+	cmdClose  struct{}
+)
+
+// command is a message to the pipeline; reply gets its result.
+type command struct {
+	msg   any // one of the cmd* types above
+	reply chan error
+}
+
+// New opens the output (at 44.1 kHz stereo; it is reopened when a loaded
+// track needs another format) and starts the pipeline goroutine.
+func New(opts Options) (*Player, error) {
+	if opts.Source == nil {
+		return nil, errors.New("player: Options.Source is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = DefaultPrefetch
+	}
+	if opts.RingMS <= 0 {
+		opts.RingMS = DefaultRingMS
+	}
+	if opts.Normalize.TargetLUFS == 0 || math.IsNaN(opts.Normalize.TargetLUFS) {
+		opts.Normalize.TargetLUFS = dsp.DefaultTargetLUFS
+	}
+	if opts.Normalize.CeilingDBTP == 0 || math.IsNaN(opts.Normalize.CeilingDBTP) {
+		opts.Normalize.CeilingDBTP = dsp.DefaultCeilingDBTP
+	}
+	if opts.OpenOutput == nil {
+		spec, ring, log := opts.Output, opts.RingMS, opts.Logger.With("component", "output")
+		opts.OpenOutput = func(f output.Format) (output.Output, error) {
+			return output.Open(spec, output.Options{SampleRate: f.SampleRate, Channels: f.Channels,
+				RingFrames: f.SampleRate * ring / 1000}, log)
+		}
+	}
+	p := &Player{
+		opts:   opts,
+		log:    opts.Logger,
+		cmds:   make(chan command),
+		events: make(chan receiver.EngineEvent, 64),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.volume.Store(100)
+	pl := &pipe{p: p, opened: make(chan *track)}
+	if err := pl.openOutput(output.Format{SampleRate: output.DefaultSampleRate, Channels: output.DefaultChannels}); err != nil {
+		p.cancel()
+		return nil, fmt.Errorf("player: %w", err)
+	}
+	p.tl.Store(&timeline{out: pl.out})
+	go pl.run()
+	return p, nil
+}
+
+// send hands a command to the pipeline and waits for its answer.
+func (p *Player) send(msg any) error {
+	c := command{msg: msg, reply: make(chan error, 1)}
+	select {
+	case p.cmds <- c:
+	case <-p.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-p.done:
+		return ErrClosed
+	}
+}
+
+// Load drops whatever plays and starts t at posMS (playing or paused).
+// Opening happens in the background: a track that cannot be fetched or
+// decoded is reported as a TrackFailed event, not as an error here.
+func (p *Player) Load(t protocol.Track, albumContext bool, posMS int64, play bool) error {
+	return p.send(cmdLoad{t: t, album: albumContext, posMS: max(posMS, 0), play: play})
+}
+
+// SetNext names the track to join gaplessly after the current one (nil:
+// the list ends with it). It is prefetched Prefetch before the end.
+func (p *Player) SetNext(t *protocol.Track, albumContext bool) {
+	if t != nil {
+		c := *t
+		t = &c
+	}
+	_ = p.send(cmdSetNext{t: t, album: albumContext})
+}
+
+// Pause fades out over 20 ms and stops the output once the fade was heard.
+func (p *Player) Pause() error { return p.send(cmdPause{}) }
+
+// Resume restarts the output with a 20 ms fade in.
+func (p *Player) Resume() error { return p.send(cmdResume{}) }
+
+// SeekTo jumps within the audible track (10 ms fade out, 10 ms fade in).
+func (p *Player) SeekTo(posMS int64) error { return p.send(cmdSeek{posMS: max(posMS, 0)}) }
+
+// SetVolume sets the volume 0..100; the pipeline ramps to it (30 ms) at
+// its next block. Safe from any goroutine, never blocks.
+func (p *Player) SetVolume(v int) { p.volume.Store(int32(min(max(v, 0), 100))) }
+
+// Position returns the track audible now and its position, mapped from the
+// output's played index (samples actually heard) through the published
+// timeline. It takes no lock and does not talk to the pipeline goroutine.
+func (p *Player) Position() (string, int64) {
+	tl := p.tl.Load()
+	if tl == nil || tl.out == nil {
+		return "", 0
+	}
+	return tl.position(tl.out.PlayedIndex())
+}
+
+// Events reports TrackStarted (a gapless join became audible), Ended (the
+// last frame of the list was played) and TrackFailed. The channel is
+// buffered; events that find it full are dropped and logged.
+func (p *Player) Events() <-chan receiver.EngineEvent { return p.events }
+
+// Close stops playback at once, closes the output and waits for the
+// pipeline and opener goroutines. Idempotent.
+func (p *Player) Close() error {
+	err := ErrClosed
+	p.closeOnce.Do(func() {
+		err = p.send(cmdClose{})
+		close(p.quit)
+		p.cancel()
+		<-p.done
+		p.openers.Wait()
+	})
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// emit sends an event without ever blocking the pipeline.
+func (p *Player) emit(ev receiver.EngineEvent) {
+	select {
+	case p.events <- ev:
+	default:
+		p.log.Warn("engine event dropped: nobody reads Events", "kind", ev.Kind, "track", ev.URI)
+	}
+}
