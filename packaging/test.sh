@@ -199,7 +199,7 @@ install -d -o roomcast -g roomcast -m 0700 "$tmp/state"
 # Never on the machine's interfaces: no mDNS, loopback only; run the
 # embedded broker instead of waiting for pairing.
 setpriv --reuid=roomcast --regid=roomcast --init-groups -- /usr/bin/roomcastd --config /etc/roomcast/roomcastd.toml \
-	--listen 127.0.0.1:0 --state-dir "$tmp/state" --mdns off --pair-listen 127.0.0.1:0 --mpris off \
+	--listen 127.0.0.1:0 --state-dir "$tmp/state" --mdns off --pair-listen 127.0.0.1:0 --mpris off --output null \
 	--wait-for-pairing=false >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 url=""

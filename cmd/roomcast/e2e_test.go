@@ -39,7 +39,7 @@ func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *pro
 	t.Helper()
 	// Tests never advertise on the machine's interfaces.
 	args := append([]string{"--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name,
-		"--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off"}, extra...)
+		"--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off", "--output", "none"}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "roomcastd"), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -255,7 +255,8 @@ func TestLibraryPlayback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, bin, state, "Kitchen", "--music", music)
+	// Real audio: the pipeline plays the album to the null output.
+	d := startDaemon(t, bin, state, "Kitchen", "--music", music, "--output", "null")
 	g := []string{"--broker", d.url, "--token-file", filepath.Join(state, "owner.token")}
 	run := func(args ...string) string {
 		t.Helper()
@@ -397,7 +398,7 @@ func TestAutoPlayDemo(t *testing.T) {
 	bin := buildAll(t)
 	state := t.TempDir()
 	music, _ := filepath.Abs("../../demo")
-	d := startDaemon(t, bin, state, "Kitchen", "--music", music, "--play", demoAlbum)
+	d := startDaemon(t, bin, state, "Kitchen", "--music", music, "--play", demoAlbum, "--output", "null")
 	var st struct {
 		Status string `json:"status"`
 		State  struct {

@@ -47,7 +47,7 @@ func TestMPRISOfIdleSpeakerControlsActiveOne(t *testing.T) {
 	tokFile := filepath.Join(stateA, "owner.token")
 	// Speaker B joins A's broker and publishes MPRIS on the private bus.
 	b := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", a.url, "--token-file", tokFile, "--state-dir", t.TempDir(),
-		"--name", "Laptop", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "session")
+		"--name", "Laptop", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "session", "--output", "none")
 	b.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+bus)
 	var blog strings.Builder
 	b.Stderr = &blog

@@ -68,8 +68,8 @@ func TestPairThroughTheBroker(t *testing.T) {
 			}
 		})
 	}
-	start(hubNS, "--listen", "10.77.0.1:4100", "--state-dir", hub, "--name", "Hub", "--mdns", "v0", "--pair-listen", "10.77.0.1:0")
-	start(spkNS, "--state-dir", spk, "--name", "Bedroom", "--mdns", "v1", "--pair-listen", "10.77.0.2:0", "--wait-for-pairing", "--pin", "2468")
+	start(hubNS, "--listen", "10.77.0.1:4100", "--state-dir", hub, "--name", "Hub", "--mdns", "v0", "--pair-listen", "10.77.0.1:0", "--output", "none")
+	start(spkNS, "--state-dir", spk, "--name", "Bedroom", "--mdns", "v1", "--pair-listen", "10.77.0.2:0", "--wait-for-pairing", "--pin", "2468", "--output", "none")
 	roomcast := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

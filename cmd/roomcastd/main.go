@@ -70,6 +70,10 @@ type options struct {
 	mprisBus                                                 mpris.Bus
 	autoPlay                                                 []string
 	eventsPath, onEvent                                      string
+	output, normalize                                        string
+	normalizeTarget                                          float64
+	cacheBytes                                               int64
+	listOutputs                                              bool
 	rescanEvery                                              time.Duration
 	volume                                                   int
 	level                                                    slog.Level
@@ -103,6 +107,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.pin, "pin", "", "setup PIN a picker must give to pair this speaker")
 	fs.BoolVar(&o.waitPairing, "wait-for-pairing", false, "with no --broker and no pairing yet: wait to be paired instead of running the embedded broker")
 	play := fs.String("play", "", "once joined, play these URIs here if no device is active (an album URI, or track URIs, comma-separated)")
+	fs.StringVar(&o.output, "output", "auto", "auto, alsa[:DEVICE], pulse[:DEVICE], null, wav:PATH, or none (no audio: keep time silently)")
+	fs.BoolVar(&o.listOutputs, "list-outputs", false, "print the output devices it can open, and exit")
+	fs.StringVar(&o.normalize, "normalize", "auto", "loudness normalization: auto (album gain in album context), track, album or off")
+	fs.Float64Var(&o.normalizeTarget, "normalize-target", -14, "normalization target in LUFS")
+	fs.Int64Var(&o.cacheBytes, "cache-size", 1<<30, "media cache size in bytes (0: no cache)")
 	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
 	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
 	mprisBus := fs.String("mpris", "session", "publish MPRIS (media keys, playerctl) on the session or system D-Bus, or off")
@@ -116,7 +125,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	if o.version {
+	if o.version || o.listOutputs {
 		return o, nil
 	}
 	if err := config.Apply(fs, o.config, false, "config", "version"); err != nil {
@@ -131,6 +140,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.mprisBus, err = mpris.ParseBus(*mprisBus); err != nil {
 		return nil, usageError{fmt.Errorf("--mpris: %w", err)}
+	}
+	if o.normalizeTarget < -70 || o.normalizeTarget > 0 {
+		return nil, usageError{fmt.Errorf("--normalize-target %g: must be between -70 and 0 LUFS", o.normalizeTarget)}
+	}
+	if o.cacheBytes < 0 {
+		return nil, usageError{fmt.Errorf("--cache-size %d: must be 0 or more", o.cacheBytes)}
 	}
 	if o.volume < 0 || o.volume > 100 {
 		return nil, usageError{fmt.Errorf("--volume %d: must be 0-100", o.volume)}
@@ -171,6 +186,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildinfo.String("roomcastd"))
 		return nil
 	}
+	if o.listOutputs {
+		return listOutputs(stdout)
+	}
 	var level slog.LevelVar
 	level.Set(o.level)
 	log := slog.New(systemd.NewHandler(os.Stderr, &systemd.HandlerOptions{Level: &level}))
@@ -203,12 +221,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// (re-)pairing hands new broker credentials to the receiver.
 	repaired := make(chan credentials, 1)
 	var mp atomic.Pointer[mpris.Service]
+	var mediaSrc atomic.Pointer[brokerSource]
 	sd, err := newSpeakerDiscovery(o.stateDir, o.name, o.mdns, o.pairListen, o.pin, log, func(u, t string) {
 		select { // keep only the newest credentials
 		case <-repaired:
 		default:
 		}
 		repaired <- credentials{u, t}
+		if m := mediaSrc.Load(); m != nil {
+			m.set(u, t)
+		}
 		if m := mp.Load(); m != nil {
 			m.SetBroker(u, t)
 		}
@@ -335,7 +357,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		running++
 		go func() { errc <- sk.Run(ctx) }()
 	}
-	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume,
+	// The audio pipeline; --output none keeps the silent clock engine
+	// (control and automation setups without audio).
+	var engine receiver.Engine
+	if o.output != "none" {
+		pl, media, err := newPlayer(o, wd.Register("audio", 90*time.Second), log)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+		media.set(url, tok)
+		mediaSrc.Store(media)
+		engine = pl
+	}
+	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume, Engine: engine,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
 		Heartbeat: wd.Register("control", 10*time.Second), Metrics: metrics, AutoPlay: o.autoPlay,
 		OnEvent: func(e events.Event) {
@@ -446,8 +481,7 @@ func superviseReceiver(ctx context.Context, opts receiver.Options, repaired <-ch
 			return err
 		}
 		current.Store(r)
-		log.Info("receiver starting", "device", r.DeviceID(), "broker", opts.Broker,
-			"audio", "none yet: the player is a silent clock until the audio pipeline lands")
+		log.Info("receiver starting", "device", r.DeviceID(), "broker", opts.Broker)
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- r.Run(rctx) }()

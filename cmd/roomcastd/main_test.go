@@ -46,7 +46,7 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}()
 	cfg := filepath.Join(dir, "roomcastd.toml")
-	if err := os.WriteFile(cfg, []byte("name = \"Kitchen\"\nlisten = \"127.0.0.1:0\"\nmdns = \"off\"\npair-listen = \"127.0.0.1:0\"\nmpris = \"off\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("name = \"Kitchen\"\nlisten = \"127.0.0.1:0\"\nmdns = \"off\"\npair-listen = \"127.0.0.1:0\"\nmpris = \"off\"\noutput = \"none\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
@@ -107,7 +107,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 
 	// SIGHUP: reload renames the device.
-	if err := os.WriteFile(cfg, []byte("name = \"Den\"\nlisten = \"127.0.0.1:0\"\nmdns = \"off\"\npair-listen = \"127.0.0.1:0\"\nmpris = \"off\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("name = \"Den\"\nlisten = \"127.0.0.1:0\"\nmdns = \"off\"\npair-listen = \"127.0.0.1:0\"\nmpris = \"off\"\noutput = \"none\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"text/tabwriter"
+
+	"github.com/roomcast/roomcast/audio/dsp"
+	"github.com/roomcast/roomcast/audio/fetch"
+	"github.com/roomcast/roomcast/audio/output"
+	"github.com/roomcast/roomcast/audio/player"
+)
+
+// listOutputs prints the devices --output can open.
+func listOutputs(w io.Writer) error {
+	devs, err := output.List()
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTPUT\tDEFAULT\tDESCRIPTION")
+	for _, d := range devs {
+		def := ""
+		if d.Default {
+			def = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Spec, def, d.Name)
+	}
+	fmt.Fprintln(tw, "null\t\tdiscard the audio at the device's pace")
+	fmt.Fprintln(tw, "wav:PATH\t\twrite exactly what a device would get to a 32-bit float WAV, in real time")
+	if ferr := tw.Flush(); ferr != nil {
+		return ferr
+	}
+	if err != nil && len(devs) <= 1 {
+		return fmt.Errorf("no backend could list its devices: %w", err)
+	}
+	return nil
+}
+
+// brokerSource opens media from whichever broker the speaker belongs to
+// now: a (re-)pairing swaps the fetcher without stopping the player.
+type brokerSource struct {
+	cache *fetch.Cache
+	log   *slog.Logger
+	cur   atomic.Pointer[fetch.Fetcher]
+}
+
+func (s *brokerSource) set(url, token string) {
+	s.cur.Store(&fetch.Fetcher{Base: url, Token: token, Cache: s.cache, Log: s.log})
+}
+
+func (s *brokerSource) Open(ctx context.Context, id string) (io.ReadSeekCloser, error) {
+	f := s.cur.Load()
+	if f == nil {
+		return nil, errors.New("not joined to a broker yet")
+	}
+	fl, err := f.Open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return fl, nil
+}
+
+// newPlayer builds the audio pipeline: broker media through the disk
+// cache, normalization, the output of --output. With --output auto and no
+// working sound device it plays to the null output, and says so.
+func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Player, *brokerSource, error) {
+	spec, err := output.ParseSpec(o.output)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--output: %w", err)}
+	}
+	mode, err := dsp.ParseMode(o.normalize)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--normalize: %w", err)}
+	}
+	policy := dsp.DefaultGainPolicy()
+	policy.Mode, policy.TargetLUFS = mode, o.normalizeTarget
+	cacheDir := os.Getenv("CACHE_DIRECTORY") // systemd's CacheDirectory=
+	if cacheDir == "" {
+		cacheDir = filepath.Join(o.stateDir, "cache")
+	}
+	cache, err := fetch.OpenCache(filepath.Join(cacheDir, "media"), o.cacheBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	src := &brokerSource{cache: cache, log: log}
+	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb}
+	p, err := player.New(popts)
+	if err != nil && o.output == "auto" {
+		log.Warn("no sound device could be opened: playing to the null output", "err", err)
+		if popts.Output, err = output.ParseSpec("null"); err == nil {
+			p, err = player.New(popts)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audio output %s: %w", o.output, err)
+	}
+	return p, src, nil
+}
