@@ -484,6 +484,7 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 		r.opts.Metrics.command("done")
 		if m.Transfer {
 			r.active = false
+			r.settle()
 		} else if m.Name == protocol.CmdPlay {
 			r.active = true
 		}
@@ -565,6 +566,25 @@ func (r *Receiver) sendAutoPlay(c *client.Client) {
 	r.autoTries++
 	if err := c.Send(fmt.Sprintf("autoplay-%s-%d", r.deviceID, r.autoTries), cmd); err != nil {
 		r.log.Error("--play", "err", err)
+	}
+}
+
+// settle waits (at most 800 ms) until the engine's position stops moving
+// after a pause: the fade-out and what the output still held have then been
+// heard, so the position reported to the next device is exactly where the
+// sound stopped here.
+func (r *Receiver) settle() {
+	_, prev := r.player.engine.Position()
+	still := 0
+	for deadline := time.Now().Add(800 * time.Millisecond); time.Now().Before(deadline) && still < 2; {
+		time.Sleep(15 * time.Millisecond)
+		_, pos := r.player.engine.Position()
+		if pos == prev {
+			still++
+		} else {
+			still = 0
+		}
+		prev = pos
 	}
 }
 

@@ -87,7 +87,9 @@ func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Pl
 		return nil, nil, err
 	}
 	src := &brokerSource{cache: cache, log: log}
-	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb}
+	// A 100 ms ring: a pause or a transfer is heard within about 100 ms
+	// plus the device's own buffer.
+	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb, RingMS: 100}
 	p, err := player.New(popts)
 	if err != nil && o.output == "auto" {
 		log.Warn("no sound device could be opened: playing to the null output", "err", err)

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sweep track: sox's sine sweep from sweepF0 to sweepF1 Hz over sweepSecs
+// is exponential (f(t) = f0·(f1/f0)^(t/T)), so the frequency heard says
+// the position in the track.
+const (
+	sweepF0, sweepF1 = 200.0, 4200.0
+	sweepSecs        = 20.0
+)
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s required (apt-get install sox vorbis-tools)", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+// sweepLibrary makes a music folder with one tagged sweep track.
+func sweepLibrary(t *testing.T) string {
+	t.Helper()
+	needTools(t, "sox", "oggenc")
+	dir := t.TempDir()
+	wav := filepath.Join(t.TempDir(), "s.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", "20",
+		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v %s", err, out)
+	}
+	if out, err := exec.Command("oggenc", "-Q", "-q", "4", "-o", filepath.Join(dir, "sweep.ogg"),
+		"-c", "TITLE=Sweep", "-c", "ARTIST=Test", "-c", "ALBUM=Sweeps", wav).CombinedOutput(); err != nil {
+		t.Fatalf("oggenc: %v %s", err, out)
+	}
+	return dir
+}
+
+// readWAV returns the interleaved float32 samples of a float WAV written by
+// the wav: output (data may still be growing) and its rate and channels.
+func readWAV(t *testing.T, path string) ([]float32, int, int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 12 || string(b[:4]) != "RIFF" {
+		return nil, 0, 0
+	}
+	var rate, ch int
+	for off := 12; off+8 <= len(b); {
+		id, size := string(b[off:off+4]), int(binary.LittleEndian.Uint32(b[off+4:]))
+		body := b[off+8:]
+		switch id {
+		case "fmt ":
+			ch = int(binary.LittleEndian.Uint16(body[2:]))
+			rate = int(binary.LittleEndian.Uint32(body[4:]))
+		case "data":
+			n := min(size, len(body)) / 4
+			out := make([]float32, n)
+			for i := range out {
+				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
+			}
+			return out, rate, ch
+		}
+		off += 8 + size + size%2
+	}
+	return nil, rate, ch
+}
+
+// sweepPosition estimates, from 40 ms of the left channel starting at
+// frame, where in the sweep they come from (seconds): the frequency from
+// the interpolated times of the first and last zero crossings.
+func sweepPosition(s []float32, rate, ch, frame int) float64 {
+	n := rate / 25
+	var first, last float64
+	crossings := 0
+	for i := frame + 1; i < frame+n && i*ch < len(s); i++ {
+		a, b := float64(s[(i-1)*ch]), float64(s[i*ch])
+		if (a < 0) != (b < 0) {
+			at := float64(i-1) + a/(a-b) // sub-sample crossing time
+			if crossings == 0 {
+				first = at
+			}
+			last = at
+			crossings++
+		}
+	}
+	if crossings < 2 {
+		return -1
+	}
+	f := float64(crossings-1) / 2 / ((last - first) / float64(rate))
+	mid := (first + last) / 2
+	t := sweepSecs * math.Log(f/sweepF0) / math.Log(sweepF1/sweepF0)
+	return t - (mid-float64(frame))/float64(rate) // back to the window's start
+}
+
+// audible finds the first (or last) frame whose 10 ms block is not silent.
+func audible(s []float32, rate, ch int, last bool) int {
+	block := rate / 100
+	frames := len(s) / ch
+	loud := func(b int) bool {
+		for i := b * block; i < (b+1)*block && i < frames; i++ {
+			if math.Abs(float64(s[i*ch])) > 0.05 {
+				return true
+			}
+		}
+		return false
+	}
+	nb := frames / block
+	if last {
+		for b := nb - 1; b >= 0; b-- {
+			if loud(b) {
+				return b * block
+			}
+		}
+		return -1
+	}
+	for b := 0; b < nb; b++ {
+		if loud(b) {
+			return b * block
+		}
+	}
+	return -1
+}
+
+// TestTransferBetweenDaemonsFromWAV: two real roomcastd processes with wav:
+// outputs. Playback moves from the first to the second; the second is
+// audible within 300 ms of the request, continuing the track within 100 ms
+// of where the first stopped, as heard in the two files.
+func TestTransferBetweenDaemonsFromWAV(t *testing.T) {
+	music := sweepLibrary(t)
+	bin := buildAll(t)
+	out := t.TempDir()
+	aWAV, bWAV := filepath.Join(out, "a.wav"), filepath.Join(out, "b.wav")
+	stateA := t.TempDir()
+	a := startDaemon(t, bin, stateA, "Kitchen", "--music", music, "--output", "wav:"+aWAV, "--volume", "100", "--normalize", "off")
+	tokFile := filepath.Join(stateA, "owner.token")
+	b := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", a.url, "--token-file", tokFile, "--state-dir", t.TempDir(),
+		"--name", "Den", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off",
+		"--output", "wav:"+bWAV, "--volume", "100", "--normalize", "off")
+	var blog strings.Builder
+	b.Stderr = &blog
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.Process.Signal(os.Interrupt)
+		b.Wait()
+		if t.Failed() {
+			t.Logf("den:\n%s\nkitchen:\n%s", blog.String(), a.logs.String())
+		}
+	})
+	g := []string{"--broker", a.url, "--token-file", tokFile}
+	run := func(args ...string) string {
+		t.Helper()
+		o, errOut, code := cli(t, bin, append(g, args...)...)
+		if code != 0 {
+			t.Fatalf("roomcast %v: %s", args, errOut)
+		}
+		return o
+	}
+	var lib struct {
+		Albums []struct {
+			Tracks []struct{ URI string } `json:"tracks"`
+		} `json:"albums"`
+	}
+	var devs struct{ Devices []struct{ Name string } }
+	deadline := time.Now().Add(20 * time.Second)
+	for len(lib.Albums) == 0 || len(devs.Devices) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("library %+v, devices %+v", lib, devs)
+		}
+		time.Sleep(200 * time.Millisecond)
+		json.Unmarshal([]byte(run("library", "--json")), &lib)
+		json.Unmarshal([]byte(run("devices", "--json")), &devs)
+	}
+	run("play", "--device", "Kitchen", lib.Albums[0].Tracks[0].URI)
+	time.Sleep(3 * time.Second)
+
+	// Transfer, and watch the second daemon's file for its first sound.
+	t0 := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run("transfer", "Den")
+	}()
+	var heard time.Duration
+	for heard == 0 {
+		s, rate, ch := readWAV(t, bWAV)
+		if rate > 0 && audible(s, rate, ch, false) >= 0 {
+			heard = time.Since(t0)
+			break
+		}
+		if time.Since(t0) > 5*time.Second {
+			t.Fatal("the second daemon never played")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	<-done
+	time.Sleep(time.Second) // let both files settle
+	sa, rateA, chA := readWAV(t, aWAV)
+	sb, rateB, chB := readWAV(t, bWAV)
+	lastA := audible(sa, rateA, chA, true)
+	firstB := audible(sb, rateB, chB, false)
+	if lastA < 0 || firstB < 0 {
+		t.Fatalf("no audio: a %d, b %d", lastA, firstB)
+	}
+	// Positions from the sound itself: where A stopped (just before its
+	// fade-out) and where B began (just after its start).
+	posA := sweepPosition(sa, rateA, chA, lastA-rateA/25)
+	posB := sweepPosition(sb, rateB, chB, firstB+rateB/100)
+	firstA := audible(sa, rateA, chA, false)
+	t.Logf("heard after %v; kitchen stopped at %.3f s, den began at %.3f s; kitchen's file: %d frames, audio %d..%d; den's: %d frames, audio from %d",
+		heard.Round(time.Millisecond), posA, posB, len(sa)/max(chA, 1), firstA, lastA, len(sb)/max(chB, 1), firstB)
+	if heard > 300*time.Millisecond {
+		t.Errorf("the second daemon was heard %v after the transfer request, want ≤ 300 ms", heard)
+	}
+	if posA < 2 || posA > 6 {
+		t.Errorf("the first daemon stopped at %.3f s, want about 3 s in", posA)
+	}
+	if d := math.Abs(posB - posA); d > 0.1 {
+		t.Errorf("the second daemon began at %.3f s, the first stopped at %.3f s: %.0f ms apart, want ≤ 100 ms", posB, posA, d*1000)
+	}
+}
