@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -231,5 +232,130 @@ func TestTransferBetweenDaemonsFromWAV(t *testing.T) {
 	}
 	if d := math.Abs(posB - posA); d > 0.1 {
 		t.Errorf("the second daemon began at %.3f s, the first stopped at %.3f s: %.0f ms apart, want ≤ 100 ms", posB, posA, d*1000)
+	}
+}
+
+// sweepAlbum makes a music folder with an album of n sweep tracks.
+func sweepAlbum(t *testing.T, n int) string {
+	t.Helper()
+	needTools(t, "sox", "oggenc")
+	dir := t.TempDir()
+	wav := filepath.Join(t.TempDir(), "s.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", "20",
+		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v %s", err, out)
+	}
+	for i := 1; i <= n; i++ {
+		if out, err := exec.Command("oggenc", "-Q", "-q", "2", "-o", filepath.Join(dir, fmt.Sprintf("%02d.ogg", i)),
+			"-c", fmt.Sprintf("TITLE=Sweep %d", i), "-c", "ARTIST=Test", "-c", "ALBUM=Sweeps",
+			"-c", fmt.Sprintf("TRACKNUMBER=%d", i), wav).CombinedOutput(); err != nil {
+			t.Fatalf("oggenc: %v %s", err, out)
+		}
+	}
+	return dir
+}
+
+// TestCommandsWithRealAudio drives a speaker playing through the audio
+// pipeline into wav: from the CLI, and checks each command in the sound:
+// seek, next, prev, pause, resume and volume.
+func TestCommandsWithRealAudio(t *testing.T) {
+	music := sweepAlbum(t, 3)
+	bin := buildAll(t)
+	state := t.TempDir()
+	wav := filepath.Join(t.TempDir(), "out.wav")
+	d := startDaemon(t, bin, state, "Kitchen", "--music", music, "--output", "wav:"+wav, "--volume", "100", "--normalize", "off")
+	g := []string{"--broker", d.url, "--token-file", filepath.Join(state, "owner.token")}
+	run := func(args ...string) string {
+		t.Helper()
+		o, errOut, code := cli(t, bin, append(g, args...)...)
+		if code != 0 {
+			t.Fatalf("roomcast %v: %s", args, errOut)
+		}
+		return o
+	}
+	var lib struct {
+		Albums []struct{ URI string } `json:"albums"`
+	}
+	for i := 0; i < 100 && len(lib.Albums) == 0; i++ {
+		time.Sleep(200 * time.Millisecond)
+		json.Unmarshal([]byte(run("library", "--json")), &lib)
+	}
+	if len(lib.Albums) != 1 {
+		t.Fatalf("library: %+v", lib)
+	}
+	type status struct {
+		Status     string `json:"status"`
+		PositionMS int64  `json:"position_ms"`
+		State      struct {
+			Index   int    `json:"index"`
+			Shuffle bool   `json:"shuffle"`
+			Repeat  string `json:"repeat"`
+			Track   struct {
+				Title string `json:"title"`
+			} `json:"track"`
+		} `json:"state"`
+	}
+	st := func() status {
+		var s status
+		json.Unmarshal([]byte(run("status", "--json")), &s)
+		return s
+	}
+	// tail returns where the last 100 ms of the file come from in the
+	// sweep, and their peak level.
+	tail := func() (pos, peak float64) {
+		s, rate, ch := readWAV(t, wav)
+		end := len(s)/ch - rate/10
+		for i := end; i < len(s)/ch; i++ {
+			peak = math.Max(peak, math.Abs(float64(s[i*ch])))
+		}
+		return sweepPosition(s, rate, ch, end), peak
+	}
+	run("play", "--device", "Kitchen", lib.Albums[0].URI)
+	time.Sleep(1500 * time.Millisecond)
+	if s := st(); s.Status != "playing" || s.State.Track.Title != "Sweep 1" {
+		t.Fatalf("after play: %+v", s)
+	}
+	run("seek", "10")
+	time.Sleep(700 * time.Millisecond)
+	if pos, _ := tail(); pos < 10.2 || pos > 11.2 {
+		t.Fatalf("after seek 10 the sound is at %.2f s of the track", pos)
+	}
+	run("next")
+	time.Sleep(700 * time.Millisecond)
+	if s := st(); s.State.Track.Title != "Sweep 2" || s.State.Index != 1 {
+		t.Fatalf("after next: %+v", s)
+	}
+	if pos, _ := tail(); pos < 0.2 || pos > 1.2 {
+		t.Fatalf("after next the sound is at %.2f s of the track, want the start", pos)
+	}
+	run("prev") // within 3 s: the previous track
+	time.Sleep(700 * time.Millisecond)
+	if s := st(); s.State.Track.Title != "Sweep 1" {
+		t.Fatalf("after prev: %+v", s)
+	}
+	run("pause")
+	time.Sleep(400 * time.Millisecond)
+	s1, _, _ := readWAV(t, wav)
+	time.Sleep(600 * time.Millisecond)
+	s2, rate, ch := readWAV(t, wav)
+	if grown := (len(s2) - len(s1)) / ch; grown > rate/20 {
+		t.Fatalf("the output grew by %d frames while paused", grown)
+	}
+	if s := st(); s.Status != "paused" {
+		t.Fatalf("after pause: %+v", s)
+	}
+	run("resume")
+	time.Sleep(700 * time.Millisecond)
+	_, loud := tail()
+	run("volume", "50")
+	time.Sleep(700 * time.Millisecond)
+	_, soft := tail()
+	if db := 20 * math.Log10(soft/loud); db > -20 || db < -40 {
+		t.Fatalf("volume 100 -> 50 changed the level by %.1f dB (peaks %.3f -> %.4f), want about -30 dB", db, loud, soft)
+	}
+	run("shuffle", "on")
+	run("repeat", "context")
+	if s := st(); !s.State.Shuffle || s.State.Repeat != "context" || s.Status != "playing" {
+		t.Fatalf("after shuffle/repeat: %+v", s)
 	}
 }
