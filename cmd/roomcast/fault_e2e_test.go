@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/netfault"
 )
 
 // silentGaps counts the 10 ms blocks of silence between the first and the
@@ -158,5 +160,123 @@ func TestBrokerKilledMidTrack(t *testing.T) {
 	}
 	if rejoin > 2*time.Second {
 		t.Errorf("rejoined %v after the broker's return, want ≤ 2 s", rejoin)
+	}
+}
+
+// TestNetworkBlocked60s: the network between a playing speaker and its
+// broker goes silent for 60 s. The speaker plays on with no gap; the
+// broker drops it; once the network is back the speaker rejoins within 2 s
+// and pickers see it playing again.
+func TestNetworkBlocked60s(t *testing.T) {
+	needTools(t, "sox", "oggenc")
+	music := t.TempDir()
+	src := filepath.Join(t.TempDir(), "long.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", src, "synth", "90",
+		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v %s", err, out)
+	}
+	if out, err := exec.Command("oggenc", "-Q", "-q", "0", "-o", filepath.Join(music, "long.ogg"),
+		"-c", "TITLE=Long", "-c", "ARTIST=Test", "-c", "ALBUM=Long", src).CombinedOutput(); err != nil {
+		t.Fatalf("oggenc: %v %s", err, out)
+	}
+	bin := buildAll(t)
+	stateA := t.TempDir()
+	a := startDaemon(t, bin, stateA, "Hub", "--music", music)
+	tokFile := filepath.Join(stateA, "owner.token")
+	proxy, err := netfault.Listen(strings.TrimPrefix(a.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	wav := filepath.Join(t.TempDir(), "den.wav")
+	spk := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", "http://"+proxy.Addr(), "--token-file", tokFile,
+		"--state-dir", t.TempDir(), "--name", "Den", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off",
+		"--output", "wav:"+wav, "--volume", "100", "--normalize", "off")
+	var spkLog strings.Builder
+	spk.Stderr = &spkLog
+	if err := spk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		spk.Process.Signal(os.Interrupt)
+		spk.Wait()
+		if t.Failed() {
+			t.Logf("speaker:\n%s", spkLog.String())
+		}
+	})
+	run := func(args ...string) string {
+		o, _, _ := cli(t, bin, append([]string{"--broker", a.url, "--token-file", tokFile}, args...)...)
+		return o
+	}
+	type devices struct {
+		Devices []struct {
+			Name   string
+			Online bool
+		}
+	}
+	den := func() (known, online bool) {
+		var d devices
+		json.Unmarshal([]byte(run("devices", "--json")), &d)
+		for _, x := range d.Devices {
+			if x.Name == "Den" {
+				return true, x.Online
+			}
+		}
+		return false, false
+	}
+	var lib struct {
+		Albums []struct {
+			Tracks []struct{ URI string } `json:"tracks"`
+		} `json:"albums"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		json.Unmarshal([]byte(run("library", "--json")), &lib)
+		if _, on := den(); on && len(lib.Albums) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("setup: library %+v", lib)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	run("play", "--device", "Den", lib.Albums[0].Tracks[0].URI)
+	time.Sleep(2 * time.Second)
+
+	proxy.Block()
+	time.Sleep(30 * time.Second)
+	if _, on := den(); on {
+		t.Error("the broker still lists the speaker online 30 s into the outage")
+	}
+	time.Sleep(30 * time.Second)
+	back := time.Now()
+	proxy.Unblock()
+	for {
+		if _, on := den(); on {
+			break
+		}
+		if time.Since(back) > 4*time.Second {
+			t.Fatal("speaker not back 4 s after the network")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rejoin := time.Since(back)
+	var st struct {
+		Status     string `json:"status"`
+		DeviceName string `json:"device_name"`
+	}
+	json.Unmarshal([]byte(run("status", "--json")), &st)
+	s, rate, ch := readWAV(t, wav)
+	gaps := silentGaps(s, rate, ch)
+	played := float64(len(s)/max(ch, 1)) / float64(max(rate, 1))
+	t.Logf("rejoined %v after the network returned; %.1f s of audio, %d silent 10 ms blocks", rejoin.Round(time.Millisecond), played, gaps)
+	if st.Status != "playing" || st.DeviceName != "Den" {
+		t.Errorf("picker sees %+v", st)
+	}
+	if gaps != 0 || played < 60 {
+		t.Errorf("audio: %.1f s with %d silent blocks; want > 60 s without a gap", played, gaps)
+	}
+	if rejoin > 2*time.Second {
+		t.Errorf("rejoined %v after the network's return, want ≤ 2 s", rejoin)
 	}
 }
