@@ -72,6 +72,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./audio/dsp/
 	$(GO) test -run '^$$' -bench Scan -benchtime 1x ./library/
 	$(GO) test -run '^$$' -bench AnalyseTrack -benchtime 5x -count 3 ./library/
+	$(GO) test -run '^$$' -bench 'Decode|Pipeline' -benchtime 3x -count 3 -benchmem ./audio/player/
 
 clean:
 	rm -rf bin dist .run
