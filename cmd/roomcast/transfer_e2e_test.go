@@ -315,6 +315,20 @@ func TestCommandsWithRealAudio(t *testing.T) {
 	if s := st(); s.Status != "playing" || s.State.Track.Title != "Sweep 1" {
 		t.Fatalf("after play: %+v", s)
 	}
+	// A picker extrapolating the broker's state knows where the sound is
+	// to within 50 ms: compare status with the last samples written.
+	var worst float64
+	for i := 0; i < 5; i++ {
+		s, rate, ch := readWAV(t, wav)
+		heard := sweepPosition(s, rate, ch, len(s)/ch-rate/25) + 0.04 // the file's end, in track time
+		told := float64(st().PositionMS) / 1000
+		worst = math.Max(worst, math.Abs(told-heard))
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("picker extrapolation vs the sound: worst %.0f ms over 5 samples", worst*1000)
+	if worst > 0.05 {
+		t.Fatalf("the picker's position is %.0f ms off the sound, want ≤ 50 ms", worst*1000)
+	}
 	run("seek", "10")
 	time.Sleep(700 * time.Millisecond)
 	if pos, _ := tail(); pos < 10.2 || pos > 11.2 {
