@@ -689,7 +689,7 @@ func (pl *pipe) startOpen(t protocol.Track, album bool, posMS int64, gen uint64)
 	go func() {
 		defer p.openers.Done()
 		defer cancel()
-		tr := openTrack(ctx, p.opts.Source, t, album, p.opts.Normalize, posMS, aheadFrames)
+		tr := openTrack(ctx, p.opts.Source, t, album, *p.norm.Load(), posMS, aheadFrames)
 		tr.gen = gen
 		select {
 		case pl.opened <- tr:
@@ -921,6 +921,7 @@ func (pl *pipe) openOutput(f output.Format) error {
 		return pl.outErr
 	}
 	pl.out, pl.outErr, pl.started = out, nil, false
+	pl.p.out.Store(&outRef{out})
 	pl.rate, pl.ch = f.SampleRate, f.Channels
 	pl.gain, pl.lim, pl.lat = gain, lim, int64(lim.Latency())
 	if err := pl.newVolume(); err != nil {

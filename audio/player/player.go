@@ -110,6 +110,10 @@ type Player struct {
 	events chan receiver.EngineEvent
 	volume atomic.Int32
 	tl     atomic.Pointer[timeline]
+	// norm is the loudness policy for tracks opened from now on
+	// (SetNormalize); out is the output in use, for Stats.
+	norm atomic.Pointer[dsp.GainPolicy]
+	out  atomic.Pointer[outRef]
 
 	ctx       context.Context // canceled by Close: aborts downloads of openers
 	cancel    context.CancelFunc
@@ -183,6 +187,8 @@ func New(opts Options) (*Player, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.volume.Store(100)
+	norm := opts.Normalize
+	p.norm.Store(&norm)
 	pl := &pipe{p: p, opened: make(chan *track)}
 	if err := pl.openOutput(output.Format{SampleRate: output.DefaultSampleRate, Channels: output.DefaultChannels}); err != nil {
 		p.cancel()
@@ -254,6 +260,33 @@ func (p *Player) Position() (string, int64) {
 // last frame of the list was played) and TrackFailed. The channel is
 // buffered; events that find it full are dropped and logged.
 func (p *Player) Events() <-chan receiver.EngineEvent { return p.events }
+
+// SetNormalize changes the loudness policy (a config reload). It applies
+// to the tracks opened from now on: the next track of the list, and every
+// load or seek; the track playing keeps its gain, so nothing jumps.
+func (p *Player) SetNormalize(g dsp.GainPolicy) {
+	if g.TargetLUFS == 0 || math.IsNaN(g.TargetLUFS) {
+		g.TargetLUFS = dsp.DefaultTargetLUFS
+	}
+	if g.CeilingDBTP == 0 || math.IsNaN(g.CeilingDBTP) {
+		g.CeilingDBTP = dsp.DefaultCeilingDBTP
+	}
+	p.norm.Store(&g)
+}
+
+// OutputStats reports the output's counters (underruns, buffered frames,
+// device losses...); ok is false before an output is open.
+func (p *Player) OutputStats() (st output.Stats, ok bool) {
+	ref := p.out.Load()
+	if ref == nil {
+		return output.Stats{}, false
+	}
+	return ref.o.Stats(), true
+}
+
+// outRef holds the output in use (outputs of several types may follow
+// each other).
+type outRef struct{ o output.Output }
 
 // Close stops playback at once, closes the output and waits for the
 // pipeline and opener goroutines. Idempotent.

@@ -323,6 +323,20 @@ func TestLibraryPlayback(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 		json.Unmarshal([]byte(run("status", "--json")), &st)
 	}
+	// The audio pipeline's counters are in /metrics: it really played.
+	tokBytes, _ := os.ReadFile(filepath.Join(state, "owner.token"))
+	req, _ := http.NewRequest("GET", d.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tokBytes)))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "roomcast_audio_played_frames_total") ||
+			strings.Contains(string(body), "roomcast_audio_played_frames_total 0\n") {
+			t.Errorf("/metrics shows no played audio")
+		}
+	}
 	// An unknown album is refused with a clear error.
 	_, errOut, code := cli(t, bin, append(g, "play", "roomcast:album:0000000000000000")...)
 	if code != 1 || !strings.Contains(errOut, "not_found") {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/fetch"
 	"github.com/roomcast/roomcast/audio/output"
@@ -72,12 +74,10 @@ func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Pl
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("--output: %w", err)}
 	}
-	mode, err := dsp.ParseMode(o.normalize)
+	policy, err := gainPolicy(o)
 	if err != nil {
-		return nil, nil, usageError{fmt.Errorf("--normalize: %w", err)}
+		return nil, nil, err
 	}
-	policy := dsp.DefaultGainPolicy()
-	policy.Mode, policy.TargetLUFS = mode, o.normalizeTarget
 	cacheDir := os.Getenv("CACHE_DIRECTORY") // systemd's CacheDirectory=
 	if cacheDir == "" {
 		cacheDir = filepath.Join(o.stateDir, "cache")
@@ -101,4 +101,45 @@ func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Pl
 		return nil, nil, fmt.Errorf("audio output %s: %w", o.output, err)
 	}
 	return p, src, nil
+}
+
+// gainPolicy is the loudness policy of --normalize and --normalize-target.
+func gainPolicy(o *options) (dsp.GainPolicy, error) {
+	mode, err := dsp.ParseMode(o.normalize)
+	if err != nil {
+		return dsp.GainPolicy{}, usageError{fmt.Errorf("--normalize: %w", err)}
+	}
+	policy := dsp.DefaultGainPolicy()
+	policy.Mode, policy.TargetLUFS = mode, o.normalizeTarget
+	return policy, nil
+}
+
+// registerAudioMetrics exports the output's counters.
+func registerAudioMetrics(reg prometheus.Registerer, p *player.Player) {
+	stat := func(f func(output.Stats) int64) func() float64 {
+		return func() float64 {
+			st, ok := p.OutputStats()
+			if !ok {
+				return 0
+			}
+			return float64(f(st))
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_underruns_total",
+			Help: "Runs of silence the output inserted while playing (the pipeline was late)."},
+			stat(func(s output.Stats) int64 { return s.Underruns.Events })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_underrun_frames_total",
+			Help: "Frames of silence inserted on underrun."},
+			stat(func(s output.Stats) int64 { return s.Underruns.Frames })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomcast_audio_buffered_frames",
+			Help: "Frames waiting in the output's ring buffer (its fill)."},
+			stat(func(s output.Stats) int64 { return s.Buffered })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_device_losses_total",
+			Help: "Output devices lost (unplugged, server restarted); each is reopened."},
+			stat(func(s output.Stats) int64 { return s.Losses })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_played_frames_total",
+			Help: "Frames the device has played (no silence)."},
+			stat(func(s output.Stats) int64 { return s.Played })),
+	)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/roomcast/roomcast/audio/player"
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
@@ -360,6 +361,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// The audio pipeline; --output none keeps the silent clock engine
 	// (control and automation setups without audio).
 	var engine receiver.Engine
+	var audio *player.Player
 	if o.output != "none" {
 		pl, media, err := newPlayer(o, wd.Register("audio", 90*time.Second), log)
 		if err != nil {
@@ -368,7 +370,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer pl.Close()
 		media.set(url, tok)
 		mediaSrc.Store(media)
-		engine = pl
+		engine, audio = pl, pl
+		registerAudioMetrics(reg, pl)
 	}
 	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume, Engine: engine,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
@@ -423,6 +426,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 				}
 				if lib != nil {
 					lib.Rescan()
+				}
+				if audio != nil {
+					if policy, err := gainPolicy(no); err == nil {
+						audio.SetNormalize(policy)
+					}
 				}
 				log.Info("reloaded", "config", no.config)
 			}
