@@ -141,6 +141,8 @@ func New(opts Options) (*Receiver, error) {
 	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
 		done: map[string]*protocol.PlayerState{}, autoPlay: opts.AutoPlay}
 	r.player = newPlayer(id, vol, opts.Engine, opts.Logger)
+	// Events describe changes from here on: the starting state is known.
+	r.last = observed{status: r.player.status, volume: vol}
 	return r, nil
 }
 
@@ -227,7 +229,7 @@ func (r *Receiver) emitAgainst(now observed) {
 			send(events.Ended)
 		}
 	}
-	if now.volume != prev.volume && prev != (observed{}) {
+	if now.volume != prev.volume {
 		send(events.Volume)
 	}
 }
