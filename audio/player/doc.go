@@ -56,6 +56,38 @@
 // waits; if the receiver never says, the list is taken as ended once
 // everything was heard.
 //
+// # Crossfade
+//
+// Off by default (Options.Crossfade 0): joins are gapless and sample-exact
+// as above. With a length d (Options.Crossfade, or SetCrossfade, an atomic
+// read at each block, so it applies from the next join whose overlap has
+// not begun), the last d of the current track is mixed with the first d
+// of the next by dsp.Crossfade's equal-power gains (cos for the outgoing,
+// sin for the incoming track: cos² + sin² = 1, −3 dB each in the middle),
+// so the list plays d shorter per join. Each track keeps its own gain
+// stage during the overlap (the outgoing one on a second dsp.Gain); the
+// mix then runs through the one limiter and volume.
+//
+// The next track starts when the crossfade begins: its timeline segment
+// starts at the overlap's first frame, so Position reports the next
+// track (from 0) from the moment its first frame is heard, and
+// TrackStarted is emitted then, not when the outgoing track's last frame
+// is heard. The outgoing track is closed once the end of the overlap was
+// heard (a seek before that goes back into it like at a gapless join).
+//
+// d is clamped to half the shorter of the two tracks' lengths, so two
+// overlaps never meet. There is no crossfade, only the plain gapless join
+// (or the reopen), when: d is 0; the list ends; the next track is not
+// known or not opened yet when the overlap would begin (the prefetch
+// starts Prefetch + d before the end so that is rare); either track has
+// an unknown length (truncated file); the next track has another sample
+// rate or channel count than the device, or the current one is resampled
+// (the overlap is mixed at the device rate, without a resampler); the
+// current track was loaded or sought into its last d (the overlap must
+// begin at a block boundary exactly d before the end: the block loop
+// shortens the block before it). A Load or seek never crossfades from
+// what played before; a seek during an overlap ends it.
+//
 // # Formats: when the output is reopened
 //
 // The output opens at 44.1 kHz stereo in New (so a wrong --output fails at

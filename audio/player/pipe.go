@@ -31,14 +31,15 @@ const (
 	markEnded                   // the last frame of the list was heard
 	markFailed                  // the next track could not be opened: report it
 	markReopen                  // the next track needs another channel count: reopen
+	markRetire                  // a crossfade's outgoing track was fully heard: close it
 )
 
 // mark is an action due when the output's played index reaches at.
 type mark struct {
 	at   int64
 	kind markKind
-	tr   *track // markStarted: the track that started; markFailed, markReopen: the next track
-	prev *track // markStarted: the track before, closed once the join is heard
+	tr   *track // markStarted: the track that started; markFailed, markReopen: the next track; markRetire: the track to close
+	prev *track // markStarted: the track before, closed once the join is heard (nil after a crossfade)
 }
 
 // pipe is the pipeline goroutine's state. Every field is owned by that
@@ -56,8 +57,13 @@ type mark struct {
 //     the end of cur (boundary ≥ 0 is then the resampler output index of
 //     next's first frame). Without resampling feed == cur.
 //   - retired tracks were fully produced but may still be audible; each
-//     is closed when the join after it is heard (markStarted.prev), or on
-//     Load and Close.
+//     is closed when the join after it is heard (markStarted.prev), or,
+//     after a crossfade, when the end of the overlap is heard (markRetire),
+//     or on Load and Close.
+//   - xfOut != nil only during a crossfade: it is the outgoing track (also
+//     in retired), cur the incoming one; both are at the device rate and
+//     channel count (no resampler). xfPos frames of the xfLen-frame
+//     overlap were mixed. xfGain carries xfOut's gain, gain cur's.
 type pipe struct {
 	p      *Player
 	opened chan *track
@@ -114,6 +120,15 @@ type pipe struct {
 	fadeEnd int64 // output index after the last frame of the fade
 	fadeAct any   // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
 	padded  bool  // silence was written after the fade (seek, load)
+
+	// Crossfade (Options.Crossfade, SetCrossfade).
+	xfOut     *track
+	xfPos     int64
+	xfLen     int64
+	xfArmed   bool // cur had more than the crossfade length left since it started or was sought
+	xfGain    *dsp.Gain
+	gainSpare *dsp.Gain // becomes gain at the next crossfade
+	xbuf      []float32
 
 	segs  []segment
 	marks []mark
@@ -342,6 +357,18 @@ func (pl *pipe) produce() bool {
 		pl.vol.SetVolume(float64(v))
 		pl.volSet = v
 	}
+	if l := pl.xfadeLen(); l > 0 {
+		switch rem := pl.cur.remaining(); {
+		case rem > l:
+			// The block must end exactly where the overlap begins.
+			pl.xfArmed = true
+			frames = int(min(int64(frames), rem-l))
+		case rem == l && pl.xfArmed && pl.xfOut == nil:
+			if nx, wait := pl.joinable(); !wait && nx != nil && pl.canCrossfade(nx) {
+				pl.beginCrossfade(nx, l)
+			}
+		}
+	}
 	buf := pl.buf[:frames*pl.ch]
 	n, wait := pl.read(buf)
 	if wait {
@@ -352,10 +379,104 @@ func (pl *pipe) produce() bool {
 		return pl.advance()
 	}
 	pl.gain.Process(buf[:n])
+	if pl.xfOut != nil {
+		pl.mixOut(buf[:n])
+	}
 	pl.lim.Process(buf[:n])
 	pl.vol.Process(buf[:n])
 	pl.pend = buf[:n]
+	if pl.xfOut != nil && pl.xfPos >= pl.xfLen {
+		// The overlap is complete: the outgoing track is closed once its
+		// last frame was heard (a seek before that may still go back to it).
+		pl.marks = append(pl.marks, mark{at: pl.prodIndex() + pl.lat, kind: markRetire, tr: pl.xfOut})
+		pl.endCrossfade()
+	}
 	return true
+}
+
+// xfadeLen returns the length in frames of the crossfade into the track
+// after cur: SetCrossfade's value, at most half of cur's length and, when
+// the next track is open, half of its length; 0: no crossfade (off, cur's
+// length unknown or cur resampled).
+func (pl *pipe) xfadeLen() int64 {
+	d := time.Duration(pl.p.xfade.Load())
+	cur := pl.cur
+	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.rate {
+		return 0
+	}
+	if pl.nextKnown && pl.nextReq == nil {
+		return 0 // the list ends with cur
+	}
+	l := min(int64(d.Seconds()*float64(pl.rate)), cur.frames/2)
+	if nx := pl.next; nx != nil && nx.err == nil && nx.frames > 0 {
+		l = min(l, (nx.frames-nx.start)/2)
+	}
+	return l
+}
+
+// canCrossfade reports whether nx can be crossfaded into: same format as
+// the device (and as cur), known length.
+func (pl *pipe) canCrossfade(nx *track) bool {
+	return nx.rate == pl.rate && nx.channels == pl.ch && nx.frames > 0 && pl.rs == nil
+}
+
+// beginCrossfade makes nx the current track with an overlap of l frames:
+// cur has exactly l frames left, which mixOut mixes into nx's first l.
+// The join is where the overlap begins: nx's segment starts there and
+// TrackStarted is due when its first frame is heard.
+func (pl *pipe) beginCrossfade(nx *track, l int64) {
+	old := pl.cur
+	at := pl.prodIndex() + pl.lat
+	pl.retired = append(pl.retired, old)
+	pl.setFeed(nx)
+	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
+	pl.xfOut, pl.xfPos, pl.xfLen, pl.xfArmed = old, 0, l, false
+	// The outgoing track keeps its gain stage (and any ramp in progress);
+	// the incoming one gets its own, at its gain at once (it starts silent).
+	pl.xfGain, pl.gain, pl.gainSpare = pl.gain, pl.gainSpare, nil
+	pl.gain.Jump(nx.gain.GainDB)
+	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
+	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx})
+	pl.p.log.Debug("crossfade join", "track", nx.meta.URI, "at", at, "frames", l, "gain_db", nx.gain.GainDB)
+}
+
+// mixOut mixes the outgoing track's next frames into buf (cur's frames,
+// gain applied) with dsp.Crossfade's equal-power gains.
+func (pl *pipe) mixOut(buf []float32) {
+	ch := pl.ch
+	k := min(int64(len(buf)/ch), pl.xfLen-pl.xfPos)
+	if k <= 0 {
+		return
+	}
+	x := pl.xbuf[:k*int64(ch)]
+	got := 0
+	for got < len(x) {
+		r := pl.xfOut.read(x[got:])
+		if r == 0 {
+			break
+		}
+		got += r
+	}
+	if got < len(x) {
+		// Decoded shorter than its length: what is missing fades as silence.
+		clear(x[got:])
+		if err := pl.xfOut.readErr; err != nil {
+			pl.p.log.Warn("track ended early in a crossfade", "track", pl.xfOut.meta.URI, "err", err)
+			pl.xfOut.readErr = nil
+		}
+	}
+	pl.xfGain.Process(x[:got])
+	dsp.Crossfade(buf[:len(x)], x, buf[:len(x)], ch, pl.xfPos, pl.xfLen)
+	pl.xfPos += k
+}
+
+// endCrossfade ends the overlap (complete, or cut short by a seek or an
+// early end of cur); xfOut stays retired.
+func (pl *pipe) endCrossfade() {
+	if pl.xfGain != nil {
+		pl.gainSpare, pl.xfGain = pl.xfGain, nil
+	}
+	pl.xfOut, pl.xfPos, pl.xfLen = nil, 0, 0
 }
 
 // read fills dst with device-rate frames of cur only; 0 means cur is done
@@ -437,6 +558,10 @@ func (pl *pipe) joinable() (nx *track, wait bool) {
 // advance is called when cur has no more frames: join the next track,
 // wait for it, or end the list.
 func (pl *pipe) advance() bool {
+	if pl.xfOut != nil { // cur ended within the overlap (decoded short)
+		pl.retire(pl.xfOut)
+		pl.endCrossfade()
+	}
 	if err := pl.cur.readErr; err != nil {
 		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
 		pl.cur.readErr = nil
@@ -566,6 +691,10 @@ func (pl *pipe) fire(m mark) {
 		p.emit(receiver.EngineEvent{Kind: receiver.TrackStarted, URI: m.tr.meta.URI})
 		p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
 		pl.addSegment(segment{start: m.at, uri: m.tr.meta.URI, inRate: 1000, outRate: math.MaxInt64})
+	case markRetire:
+		if m.tr != pl.cur && m.tr != pl.xfOut {
+			pl.retire(m.tr)
+		}
 	case markReopen:
 		pl.pauseOutput()
 		pl.retire(pl.cur)
@@ -678,6 +807,8 @@ func (pl *pipe) dropTracks() {
 	}
 	pl.cur, pl.next, pl.feed, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, nil, false, false
 	pl.rs = nil
+	pl.endCrossfade() // xfOut was in retired
+	pl.xfArmed = false
 }
 
 // startOpen runs openTrack on an opener goroutine; the returned function
@@ -716,7 +847,8 @@ func (pl *pipe) prefetch() {
 		return
 	}
 	rem := pl.cur.remaining()
-	if rem < 0 || rem <= int64(pl.p.opts.Prefetch.Seconds()*float64(pl.cur.rate)) {
+	ahead := pl.p.opts.Prefetch + time.Duration(pl.p.xfade.Load()) // a crossfade joins earlier
+	if rem < 0 || rem <= int64(ahead.Seconds()*float64(pl.cur.rate)) {
 		pl.openNext()
 	}
 }
@@ -763,6 +895,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) {
 	}
 	pl.cur = tr
 	pl.setFeed(tr)
+	pl.xfArmed = false
 	pl.gain.Jump(tr.gain.GainDB)
 	if tr.start > 0 {
 		pl.vol.Mute()
@@ -811,6 +944,15 @@ func (pl *pipe) doSeek(posMS int64) {
 			}
 		}
 	}
+	if pl.xfOut != nil {
+		// A seek ends a crossfade in progress: back in the outgoing track
+		// (just picked as cur above) or within the incoming one.
+		if pl.xfOut != pl.cur {
+			pl.retire(pl.xfOut)
+		}
+		pl.endCrossfade()
+	}
+	pl.xfArmed = false // re-armed only if the new position is before the last crossfade length
 	// Marks not yet in the device will never be heard: drop them.
 	keep := pl.marks[:0]
 	for _, m := range pl.marks {
@@ -929,6 +1071,8 @@ func (pl *pipe) openOutput(f output.Format) error {
 		pl.outErr = err
 		return err
 	}
+	pl.gainSpare, _ = dsp.NewGain(f.SampleRate, f.Channels) // same format as gain: cannot fail
+	pl.xfGain, pl.xbuf = nil, make([]float32, chunkFrames*f.Channels)
 	pl.buf = make([]float32, chunkFrames*f.Channels)
 	pl.tail = make([]float32, (lim.Latency()+f.SampleRate*endPadMS/1000)*f.Channels)
 	pl.pend = nil

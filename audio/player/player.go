@@ -87,7 +87,13 @@ type Options struct {
 	// first ~190 ms decoded) this long before the current one ends.
 	// Default 10 s.
 	Prefetch time.Duration
-	Logger   *slog.Logger
+	// Crossfade, when positive, overlaps the last Crossfade of a track
+	// with the first Crossfade of the next one (equal-power gains) at a
+	// join between tracks of the same format; see "Crossfade" in the
+	// package documentation. 0 (the default) keeps joins gapless and
+	// sample-exact. SetCrossfade changes it while playing.
+	Crossfade time.Duration
+	Logger    *slog.Logger
 	// Heartbeat, when set, is beaten by the pipeline goroutine at least
 	// once a second while it turns (a watchdog's view of the audio loop).
 	Heartbeat interface{ Beat() }
@@ -109,6 +115,7 @@ type Player struct {
 	cmds   chan command
 	events chan receiver.EngineEvent
 	volume atomic.Int32
+	xfade  atomic.Int64 // crossfade length in ns (SetCrossfade); ≤ 0: off
 	tl     atomic.Pointer[timeline]
 	// norm is the loudness policy for tracks opened from now on
 	// (SetNormalize); out is the output in use, for Stats.
@@ -187,6 +194,7 @@ func New(opts Options) (*Player, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.volume.Store(100)
+	p.SetCrossfade(opts.Crossfade)
 	norm := opts.Normalize
 	p.norm.Store(&norm)
 	pl := &pipe{p: p, opened: make(chan *track)}
@@ -244,6 +252,12 @@ func (p *Player) SeekTo(posMS int64) error { return p.send(cmdSeek{posMS: max(po
 // SetVolume sets the volume 0..100; the pipeline ramps to it (30 ms) at
 // its next block. Safe from any goroutine, never blocks.
 func (p *Player) SetVolume(v int) { p.volume.Store(int32(min(max(v, 0), 100))) }
+
+// SetCrossfade sets the crossfade length (0 or less: off, joins stay
+// gapless). Safe from any goroutine, never blocks. It applies from the next
+// join whose overlap has not begun yet; a crossfade in progress keeps its
+// length.
+func (p *Player) SetCrossfade(d time.Duration) { p.xfade.Store(int64(max(d, 0))) }
 
 // Position returns the track audible now and its position, mapped from the
 // output's played index (samples actually heard) through the published

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/roomcast/roomcast/audio/decode"
 	"github.com/roomcast/roomcast/audio/dsp"
@@ -142,6 +144,14 @@ func (tr *track) finish(err error) {
 	}
 }
 
+// decodeNanos is the time spent in decoder reads (fetch waits included),
+// for the decode-time metric (DecodeTime).
+var decodeNanos atomic.Int64
+
+// DecodeTime is the total time the pipelines of this process have spent
+// decoding (including waits for media bytes). Safe for concurrent use.
+func DecodeTime() time.Duration { return time.Duration(decodeNanos.Load()) }
+
 // read fills dst with whole frames and returns the number of samples; 0
 // means the track has no more frames (done is set).
 func (tr *track) read(dst []float32) int {
@@ -152,7 +162,9 @@ func (tr *track) read(dst []float32) int {
 		tr.pre = tr.pre[n:]
 	}
 	for n < len(dst) && !tr.done && len(tr.pre) == 0 {
+		t0 := time.Now()
 		k, err := tr.st.Read(dst[n:])
+		decodeNanos.Add(int64(time.Since(t0)))
 		n += k
 		if err != nil {
 			tr.finish(err)

@@ -89,7 +89,8 @@ func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Pl
 	src := &brokerSource{cache: cache, log: log}
 	// A 100 ms ring: a pause or a transfer is heard within about 100 ms
 	// plus the device's own buffer.
-	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb, RingMS: 100}
+	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb, RingMS: 100,
+		Crossfade: o.crossfade}
 	p, err := player.New(popts)
 	if err != nil && o.output == "auto" {
 		log.Warn("no sound device could be opened: playing to the null output", "err", err)
@@ -138,6 +139,9 @@ func registerAudioMetrics(reg prometheus.Registerer, p *player.Player) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_device_losses_total",
 			Help: "Output devices lost (unplugged, server restarted); each is reopened."},
 			stat(func(s output.Stats) int64 { return s.Losses })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_decode_seconds_total",
+			Help: "Time spent decoding (including waits for media bytes)."},
+			func() float64 { return player.DecodeTime().Seconds() }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomcast_audio_played_frames_total",
 			Help: "Frames the device has played (no silence)."},
 			stat(func(s output.Stats) int64 { return s.Played })),

@@ -73,6 +73,7 @@ type options struct {
 	eventsPath, onEvent                                      string
 	output, normalize                                        string
 	normalizeTarget                                          float64
+	crossfade                                                time.Duration
 	cacheBytes                                               int64
 	listOutputs                                              bool
 	rescanEvery                                              time.Duration
@@ -112,6 +113,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.listOutputs, "list-outputs", false, "print the output devices it can open, and exit")
 	fs.StringVar(&o.normalize, "normalize", "auto", "loudness normalization: auto (album gain in album context), track, album or off")
 	fs.Float64Var(&o.normalizeTarget, "normalize-target", -14, "normalization target in LUFS")
+	fs.DurationVar(&o.crossfade, "crossfade", 0, "equal-power crossfade between tracks, e.g. 3s (0: gapless, the default)")
 	fs.Int64Var(&o.cacheBytes, "cache-size", 1<<30, "media cache size in bytes (0: no cache)")
 	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
 	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
@@ -144,6 +146,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.normalizeTarget < -70 || o.normalizeTarget > 0 {
 		return nil, usageError{fmt.Errorf("--normalize-target %g: must be between -70 and 0 LUFS", o.normalizeTarget)}
+	}
+	if o.crossfade < 0 || o.crossfade > 30*time.Second {
+		return nil, usageError{fmt.Errorf("--crossfade %s: must be 0 to 30s", o.crossfade)}
 	}
 	if o.cacheBytes < 0 {
 		return nil, usageError{fmt.Errorf("--cache-size %d: must be 0 or more", o.cacheBytes)}
@@ -431,6 +436,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 					if policy, err := gainPolicy(no); err == nil {
 						audio.SetNormalize(policy)
 					}
+					audio.SetCrossfade(no.crossfade)
 				}
 				log.Info("reloaded", "config", no.config)
 			}
