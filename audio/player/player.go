@@ -76,6 +76,9 @@ type Options struct {
 	Output output.Spec
 	// OpenOutput, if set, replaces output.Open(Output, ...) (tests).
 	OpenOutput OutputOpener
+	// PeriodMS and Periods size the device buffer (output.Options; zero:
+	// the output's defaults, 20 ms × 4).
+	PeriodMS, Periods int
 	// RingMS is the output ring buffer in ms (default DefaultRingMS).
 	// Larger rides out longer stalls; smaller makes pause, seek and volume
 	// react sooner.
@@ -179,9 +182,10 @@ func New(opts Options) (*Player, error) {
 	}
 	if opts.OpenOutput == nil {
 		spec, ring, log := opts.Output, opts.RingMS, opts.Logger.With("component", "output")
+		period, periods := opts.PeriodMS, opts.Periods
 		opts.OpenOutput = func(f output.Format) (output.Output, error) {
 			return output.Open(spec, output.Options{SampleRate: f.SampleRate, Channels: f.Channels,
-				RingFrames: f.SampleRate * ring / 1000}, log)
+				RingFrames: f.SampleRate * ring / 1000, PeriodMS: period, Periods: periods}, log)
 		}
 	}
 	p := &Player{

@@ -73,7 +73,8 @@ type options struct {
 	eventsPath, onEvent                                      string
 	output, normalize                                        string
 	normalizeTarget                                          float64
-	crossfade                                                time.Duration
+	crossfade, prefetch                                      time.Duration
+	periodMS, periods                                        int
 	cacheBytes                                               int64
 	listOutputs                                              bool
 	rescanEvery                                              time.Duration
@@ -113,6 +114,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.listOutputs, "list-outputs", false, "print the output devices it can open, and exit")
 	fs.StringVar(&o.normalize, "normalize", "auto", "loudness normalization: auto (album gain in album context), track, album or off")
 	fs.Float64Var(&o.normalizeTarget, "normalize-target", -14, "normalization target in LUFS")
+	fs.DurationVar(&o.prefetch, "prefetch", 10*time.Second, "open and start decoding the next track this long before the current one ends")
+	fs.IntVar(&o.periodMS, "period-ms", 20, "audio device period in ms (latency vs. wake-ups; Pi ALSA drivers want ≥ 10)")
+	fs.IntVar(&o.periods, "periods", 4, "audio device periods in its buffer (at least 2: fewer underrun on ALSA)")
 	fs.DurationVar(&o.crossfade, "crossfade", 0, "equal-power crossfade between tracks, e.g. 3s (0: gapless, the default)")
 	fs.Int64Var(&o.cacheBytes, "cache-size", 1<<30, "media cache size in bytes (0: no cache)")
 	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
@@ -146,6 +150,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.normalizeTarget < -70 || o.normalizeTarget > 0 {
 		return nil, usageError{fmt.Errorf("--normalize-target %g: must be between -70 and 0 LUFS", o.normalizeTarget)}
+	}
+	if o.periodMS < 1 || o.periodMS > 500 || o.periods < 2 || o.periods > 32 {
+		return nil, usageError{fmt.Errorf("--period-ms %d / --periods %d: want 1-500 ms and 2-32 periods", o.periodMS, o.periods)}
+	}
+	if o.prefetch < time.Second || o.prefetch > 5*time.Minute {
+		return nil, usageError{fmt.Errorf("--prefetch %s: want 1s to 5m", o.prefetch)}
 	}
 	if o.crossfade < 0 || o.crossfade > 30*time.Second {
 		return nil, usageError{fmt.Errorf("--crossfade %s: must be 0 to 30s", o.crossfade)}
