@@ -126,33 +126,49 @@ func TestPulseClickFree(t *testing.T) {
 		dec = append(dec, d...)
 		list = append(list, src.add("p"+string(rune('1'+i)), path))
 	}
-	p, err := New(Options{Source: src, Output: output.Spec{Kind: output.KindPulse},
-		Normalize: dsp.GainPolicy{Mode: dsp.ModeOff}, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+	// record plays the album once and returns the longest stretch of the
+	// recording without the null sink's own dropouts.
+	record := func() (clean, x []float32, evs []event) {
+		p, err := New(Options{Source: src, Output: output.Spec{Kind: output.KindPulse},
+			Normalize: dsp.GainPolicy{Mode: dsp.ModeOff}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		var buf bytes.Buffer
+		rec := exec.Command("parec", "-d", "ci_sink.monitor", "--format=float32le", "--rate=44100", "--channels=2", "--latency-msec=20")
+		rec.Stdout = &buf
+		if err := rec.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = rec.Process.Kill(); _ = rec.Wait() }()
+		time.Sleep(300 * time.Millisecond)
+		evs = playList(t, p, list, true, 20*time.Second)
+		time.Sleep(300 * time.Millisecond)
+		_ = rec.Process.Signal(syscall.SIGTERM)
+		_ = rec.Wait()
+		raw := buf.Bytes()
+		x = make([]float32, len(raw)/4)
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		return cleanStretch(x), x, evs
 	}
-	defer p.Close()
-	var buf bytes.Buffer
-	rec := exec.Command("parec", "-d", "ci_sink.monitor", "--format=float32le", "--rate=44100", "--channels=2", "--latency-msec=20")
-	rec.Stdout = &buf
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
+	// The null sink may drop audio (server-side, more often on a loaded
+	// machine): both joins (at 2 s and 4 s) must lie in one clean stretch
+	// spanning at least the last 4.5 s of the album. A recording with
+	// dropouts across the joins says nothing about them, so it is taken
+	// again (up to 3 times); a click at a join would be in every take.
+	var clean, x []float32
+	var evs []event
+	for try := 1; try <= 3; try++ {
+		clean, x, evs = record()
+		if len(clean)/2 >= 9*rate/2 {
+			break
+		}
+		t.Logf("take %d: longest clean stretch %d ms of %d ms recorded: the sink dropped audio, recording again",
+			try, len(clean)/2*1000/rate, len(x)/2*1000/rate)
 	}
-	defer func() { _ = rec.Process.Kill(); _ = rec.Wait() }()
-	time.Sleep(300 * time.Millisecond)
-	evs := playList(t, p, list, true, 20*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	_ = rec.Process.Signal(syscall.SIGTERM)
-	_ = rec.Wait()
-	raw := buf.Bytes()
-	x := make([]float32, len(raw)/4)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	clean := cleanStretch(x)
-	// The null sink may drop audio in its first 1–2 s: both joins (at
-	// 2 s and 4 s) must lie in the clean stretch, which must then span at
-	// least the last 4.5 s of the album.
 	if len(clean)/2 < 9*rate/2 {
 		t.Fatalf("longest clean stretch %d ms of %d ms recorded, want ≥ 4500 ms", len(clean)/2*1000/rate, len(x)/2*1000/rate)
 	}
