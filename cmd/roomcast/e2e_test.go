@@ -66,6 +66,24 @@ func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *pro
 	return p
 }
 
+// startProc starts cmd (a roomcastd), stops it with SIGINT when the test
+// ends, and prints its stderr under name if the test failed.
+func startProc(t *testing.T, name string, cmd *exec.Cmd) {
+	t.Helper()
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s:\n%s", name, logs.String())
+		}
+	})
+}
+
 func cli(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -70,18 +69,7 @@ func TestBrokerKilledMidTrack(t *testing.T) {
 	spk := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", url, "--token", tok, "--state-dir", t.TempDir(),
 		"--name", "Den", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off", "--output", "wav:"+wav,
 		"--volume", "100", "--normalize", "off")
-	var slog strings.Builder
-	spk.Stderr = &slog
-	if err := spk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		spk.Process.Signal(os.Interrupt)
-		spk.Wait()
-		if t.Failed() {
-			t.Logf("speaker:\n%s", slog.String())
-		}
-	})
+	startProc(t, "speaker", spk)
 	run := func(args ...string) (string, error) {
 		o, errOut, code := cli(t, bin, append([]string{"--broker", url, "--token", tok}, args...)...)
 		if code != 0 {
@@ -168,17 +156,8 @@ func TestBrokerKilledMidTrack(t *testing.T) {
 // broker drops it; once the network is back the speaker rejoins within 2 s
 // and pickers see it playing again.
 func TestNetworkBlocked60s(t *testing.T) {
-	needTools(t, "sox", "oggenc")
 	music := t.TempDir()
-	src := filepath.Join(t.TempDir(), "long.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", src, "synth", "90",
-		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v %s", err, out)
-	}
-	if out, err := exec.Command("oggenc", "-Q", "-q", "0", "-o", filepath.Join(music, "long.ogg"),
-		"-c", "TITLE=Long", "-c", "ARTIST=Test", "-c", "ALBUM=Long", src).CombinedOutput(); err != nil {
-		t.Fatalf("oggenc: %v %s", err, out)
-	}
+	encodeSweep(t, 90, music, "0", map[string][]string{"long.ogg": {"TITLE=Long", "ARTIST=Test", "ALBUM=Long"}})
 	bin := buildAll(t)
 	stateA := t.TempDir()
 	a := startDaemon(t, bin, stateA, "Hub", "--music", music)
@@ -192,18 +171,7 @@ func TestNetworkBlocked60s(t *testing.T) {
 	spk := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", "http://"+proxy.Addr(), "--token-file", tokFile,
 		"--state-dir", t.TempDir(), "--name", "Den", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off",
 		"--output", "wav:"+wav, "--volume", "100", "--normalize", "off")
-	var spkLog strings.Builder
-	spk.Stderr = &spkLog
-	if err := spk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		spk.Process.Signal(os.Interrupt)
-		spk.Wait()
-		if t.Failed() {
-			t.Logf("speaker:\n%s", spkLog.String())
-		}
-	})
+	startProc(t, "speaker", spk)
 	run := func(args ...string) string {
 		o, _, _ := cli(t, bin, append([]string{"--broker", a.url, "--token-file", tokFile}, args...)...)
 		return o

@@ -49,18 +49,7 @@ func TestMPRISOfIdleSpeakerControlsActiveOne(t *testing.T) {
 	b := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", a.url, "--token-file", tokFile, "--state-dir", t.TempDir(),
 		"--name", "Laptop", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "session", "--output", "none")
 	b.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+bus)
-	var blog strings.Builder
-	b.Stderr = &blog
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		b.Process.Signal(os.Interrupt)
-		b.Wait()
-		if t.Failed() {
-			t.Logf("laptop roomcastd:\n%s", blog.String())
-		}
-	})
+	startProc(t, "laptop roomcastd", b)
 	g := []string{"--broker", a.url, "--token-file", tokFile}
 	run := func(args ...string) string {
 		t.Helper()

@@ -55,18 +55,7 @@ func TestPairThroughTheBroker(t *testing.T) {
 	hub, spk := t.TempDir(), t.TempDir()
 	start := func(ns []string, args ...string) {
 		cmd := exec.Command(ns[0], append(ns[1:], append([]string{filepath.Join(bin, "roomcastd")}, args...)...)...)
-		var logs strings.Builder
-		cmd.Stderr = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("roomcastd %v:\n%s", args, logs.String())
-			}
-		})
+		startProc(t, fmt.Sprintf("roomcastd %v", args), cmd)
 	}
 	start(hubNS, "--listen", "10.77.0.1:4100", "--state-dir", hub, "--name", "Hub", "--mdns", "v0", "--pair-listen", "10.77.0.1:0", "--output", "none")
 	start(spkNS, "--state-dir", spk, "--name", "Bedroom", "--mdns", "v1", "--pair-listen", "10.77.0.2:0", "--wait-for-pairing", "--pin", "2468", "--output", "none")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +17,7 @@ import (
 // the position in the track.
 const (
 	sweepF0, sweepF1 = 200.0, 4200.0
-	sweepSecs        = 20.0
+	sweepSecs        = 20
 )
 
 func needTools(t *testing.T, tools ...string) {
@@ -33,20 +32,33 @@ func needTools(t *testing.T, tools ...string) {
 	}
 }
 
+// encodeSweep writes the sox sine sweep (sweepF0 to sweepF1 Hz over secs
+// seconds; the position formulas assume secs = sweepSecs) as Ogg Vorbis
+// files into dir, one per name, with the given quality and tags.
+func encodeSweep(t *testing.T, secs int, dir, quality string, files map[string][]string) {
+	t.Helper()
+	needTools(t, "sox", "oggenc")
+	wav := filepath.Join(t.TempDir(), "s.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", fmt.Sprint(secs),
+		"sine", fmt.Sprintf("%g-%g", sweepF0, sweepF1), "gain", "-6").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v %s", err, out)
+	}
+	for name, tags := range files {
+		args := []string{"-Q", "-q", quality, "-o", filepath.Join(dir, name)}
+		for _, tag := range tags {
+			args = append(args, "-c", tag)
+		}
+		if out, err := exec.Command("oggenc", append(args, wav)...).CombinedOutput(); err != nil {
+			t.Fatalf("oggenc: %v %s", err, out)
+		}
+	}
+}
+
 // sweepLibrary makes a music folder with one tagged sweep track.
 func sweepLibrary(t *testing.T) string {
 	t.Helper()
-	needTools(t, "sox", "oggenc")
 	dir := t.TempDir()
-	wav := filepath.Join(t.TempDir(), "s.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", "20",
-		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v %s", err, out)
-	}
-	if out, err := exec.Command("oggenc", "-Q", "-q", "4", "-o", filepath.Join(dir, "sweep.ogg"),
-		"-c", "TITLE=Sweep", "-c", "ARTIST=Test", "-c", "ALBUM=Sweeps", wav).CombinedOutput(); err != nil {
-		t.Fatalf("oggenc: %v %s", err, out)
-	}
+	encodeSweep(t, sweepSecs, dir, "4", map[string][]string{"sweep.ogg": {"TITLE=Sweep", "ARTIST=Test", "ALBUM=Sweeps"}})
 	return dir
 }
 
@@ -150,16 +162,10 @@ func TestTransferBetweenDaemonsFromWAV(t *testing.T) {
 	b := exec.Command(filepath.Join(bin, "roomcastd"), "--broker", a.url, "--token-file", tokFile, "--state-dir", t.TempDir(),
 		"--name", "Den", "--mdns", "off", "--pair-listen", "127.0.0.1:0", "--mpris", "off",
 		"--output", "wav:"+bWAV, "--volume", "100", "--normalize", "off")
-	var blog strings.Builder
-	b.Stderr = &blog
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startProc(t, "den", b)
 	t.Cleanup(func() {
-		b.Process.Signal(os.Interrupt)
-		b.Wait()
 		if t.Failed() {
-			t.Logf("den:\n%s\nkitchen:\n%s", blog.String(), a.logs.String())
+			t.Logf("kitchen:\n%s", a.logs.String())
 		}
 	})
 	g := []string{"--broker", a.url, "--token-file", tokFile}
@@ -238,20 +244,13 @@ func TestTransferBetweenDaemonsFromWAV(t *testing.T) {
 // sweepAlbum makes a music folder with an album of n sweep tracks.
 func sweepAlbum(t *testing.T, n int) string {
 	t.Helper()
-	needTools(t, "sox", "oggenc")
 	dir := t.TempDir()
-	wav := filepath.Join(t.TempDir(), "s.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", "20",
-		"sine", "200-4200", "gain", "-6").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v %s", err, out)
-	}
+	files := map[string][]string{}
 	for i := 1; i <= n; i++ {
-		if out, err := exec.Command("oggenc", "-Q", "-q", "2", "-o", filepath.Join(dir, fmt.Sprintf("%02d.ogg", i)),
-			"-c", fmt.Sprintf("TITLE=Sweep %d", i), "-c", "ARTIST=Test", "-c", "ALBUM=Sweeps",
-			"-c", fmt.Sprintf("TRACKNUMBER=%d", i), wav).CombinedOutput(); err != nil {
-			t.Fatalf("oggenc: %v %s", err, out)
-		}
+		files[fmt.Sprintf("%02d.ogg", i)] = []string{fmt.Sprintf("TITLE=Sweep %d", i), "ARTIST=Test", "ALBUM=Sweeps",
+			fmt.Sprintf("TRACKNUMBER=%d", i)}
 	}
+	encodeSweep(t, sweepSecs, dir, "2", files)
 	return dir
 }
 
