@@ -61,12 +61,17 @@ func requireNetns(t *testing.T, needAvahi bool) {
 	}
 }
 
-// netPair is two namespaces A and B joined by veth ifA <-> ifB.
+// netPair is two namespaces A and B joined by veth ifA <-> ifB, or, when
+// made by newSwitchedPair, each joined by a veth to a bridge in a third
+// namespace (the switch), so the link between them can be cut and healed
+// while both interfaces stay up with carrier.
 type netPair struct {
 	nsA, nsB string
 	ifA, ifB string
 	ipA, ipB string
 	subnet   string // "10.99.N"
+
+	nsSwitch, portA string // only for a switched pair
 }
 
 func run(t *testing.T, args ...string) {
@@ -104,6 +109,56 @@ func newNetPair(t *testing.T) *netPair {
 	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
 	run(t, "ip", "-n", n.nsB, "link", "set", n.ifB, "up")
 	return n
+}
+
+// newSwitchedPair is like newNetPair with a bridge between A and B; cut
+// and heal partition the two without any interface going down (as when a
+// Wi-Fi access point stops forwarding between two speakers, then recovers).
+func newSwitchedPair(t *testing.T) *netPair {
+	t.Helper()
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		t.Fatal(err)
+	}
+	tag := hex.EncodeToString(r[:])
+	subnet := fmt.Sprintf("10.98.%d", 1+int(r[0])%250)
+	n := &netPair{nsA: "rcdisc-" + tag + "-a", nsB: "rcdisc-" + tag + "-b", ifA: "rcd" + tag + "a", ifB: "rcd" + tag + "b",
+		ipA: subnet + ".1", ipB: subnet + ".2", subnet: subnet, nsSwitch: "rcdisc-" + tag + "-s", portA: "rcp" + tag + "a"}
+	portB := "rcp" + tag + "b"
+	t.Cleanup(func() {
+		for _, ns := range []string{n.nsA, n.nsB, n.nsSwitch} {
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	for _, ns := range []string{n.nsA, n.nsB, n.nsSwitch} {
+		run(t, "ip", "netns", "add", ns)
+		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	run(t, "ip", "-n", n.nsSwitch, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", n.nsSwitch, "link", "add", n.portA, "type", "veth", "peer", "name", n.ifA, "netns", n.nsA)
+	run(t, "ip", "-n", n.nsSwitch, "link", "add", portB, "type", "veth", "peer", "name", n.ifB, "netns", n.nsB)
+	for _, p := range []string{n.portA, portB} {
+		run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "master", "br0")
+		run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "up")
+	}
+	run(t, "ip", "-n", n.nsSwitch, "link", "set", "br0", "up")
+	run(t, "ip", "-n", n.nsA, "addr", "add", n.ipA+"/24", "dev", n.ifA)
+	run(t, "ip", "-n", n.nsB, "addr", "add", n.ipB+"/24", "dev", n.ifB)
+	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
+	run(t, "ip", "-n", n.nsB, "link", "set", n.ifB, "up")
+	return n
+}
+
+// cut stops the switch forwarding A's frames (A keeps its carrier).
+func (n *netPair) cut(t *testing.T) {
+	t.Helper()
+	run(t, "ip", "-n", n.nsSwitch, "link", "set", n.portA, "nomaster")
+}
+
+// heal joins A to the switch again.
+func (n *netPair) heal(t *testing.T) {
+	t.Helper()
+	run(t, "ip", "-n", n.nsSwitch, "link", "set", n.portA, "master", "br0")
 }
 
 // proc is a child process inside a namespace, its stdout lines on a channel.
@@ -524,16 +579,39 @@ func TestMDNSNameConflict(t *testing.T) {
 	second.stop(t)
 	first.stop(t)
 
-	// Two devices that start together both announce "Den"; when they see
-	// each other the one with the greater id renames itself.
-	x := startHelper(t, n.nsA, "advertise", "H_IFACES="+n.ifA, "H_NAME=Den", "H_ID=rc-den-2", "H_PORT=4101", "H_PROBE=1ms")
-	y := startHelper(t, n.nsB, "advertise", "H_IFACES="+n.ifB, "H_NAME=Den", "H_ID=rc-den-1", "H_PORT=4102", "H_PROBE=1ms")
-	waitLine(t, x, 15*time.Second, "greater id renames", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Den (2)" })
-	waitLine(t, ours, 10*time.Second, "both listed", func(l helperLine) bool {
+	// Two devices that both announce "Den" (they started while the network
+	// between them was cut, so neither saw the other while probing): when
+	// they see each other the one with the greater id renames itself.
+	// Which of them started first does not matter, so the test cannot race.
+	s := newSwitchedPair(t)
+	watch := startHelper(t, s.nsB, "browse", "H_IFACES="+s.ifB)
+	s.cut(t)
+	x := startHelper(t, s.nsA, "advertise", "H_IFACES="+s.ifA, "H_NAME=Den", "H_ID=rc-den-2", "H_PORT=4101", "H_PROBE=1ms")
+	y := startHelper(t, s.nsB, "advertise", "H_IFACES="+s.ifB, "H_NAME=Den", "H_ID=rc-den-1", "H_PORT=4102", "H_PROBE=1ms")
+	waitLine(t, x, 10*time.Second, "A announces Den", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Den" })
+	waitLine(t, y, 10*time.Second, "B announces Den", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Den" })
+	waitLine(t, watch, 10*time.Second, "B's Den listed", func(l helperLine) bool {
+		d := findSpeaker(l, "Den")
+		return d != nil && d.ID == "rc-den-1"
+	})
+	s.heal(t)
+	waitLine(t, x, 20*time.Second, "greater id renames", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Den (2)" })
+	waitLine(t, watch, 10*time.Second, "both listed", func(l helperLine) bool {
 		a, b := findSpeaker(l, "Den"), findSpeaker(l, "Den (2)")
 		return a != nil && b != nil && a.ID == "rc-den-1" && b.ID == "rc-den-2"
 	})
-	_ = y
+	// The smaller id kept its name throughout.
+	for drained := false; !drained; {
+		select {
+		case line := <-y.out:
+			var l helperLine
+			if json.Unmarshal([]byte(line), &l) == nil && l.Event == "instance" && l.Name != "Den" {
+				t.Fatalf("smaller id announced %q; it should have kept %q", l.Name, "Den")
+			}
+		default:
+			drained = true
+		}
+	}
 }
 
 // TestMDNSAnnounceLatency measures the time from the advertiser's start
