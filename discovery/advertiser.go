@@ -35,7 +35,8 @@ type AdvertiserOptions struct {
 // Advertiser announces one device as _roomcast._tcp.
 //
 // Run owns the zeroconf server and the internal browser it uses to find
-// name conflicts; SetPaired and Instance may be called from any goroutine.
+// name conflicts; SetPaired, SetName and Instance may be called from any
+// goroutine.
 //
 // Lifecycle of Run: wait for an interface; listen Probe long for instances
 // already on the network and take the first free name of "Name",
@@ -45,14 +46,16 @@ type AdvertiserOptions struct {
 // every Poll and re-announce when the set or an address changed; when
 // another device (different id) shows up with our name, the device with
 // the greater id renames itself; when SetPaired changes the TXT record,
-// re-announce. Re-announcing sends goodbyes then the new announcement
+// re-announce; when SetName changes the wanted name, say goodbye for the
+// old instance and announce the first free name of the new one. Re-announcing sends goodbyes then the new announcement
 // within about half a second, inside the one second grace receivers give
 // a goodbye. On cancel: goodbye packets, then Run returns nil.
 type Advertiser struct {
 	opts     AdvertiserOptions
-	name     string
+	name     string // the wanted name Run works with; owned by Run
 	log      *slog.Logger
 	paired   atomic.Bool
+	want     atomic.Pointer[string] // the wanted name SetName sets
 	wake     chan struct{}
 	instance atomic.Pointer[string]
 }
@@ -87,6 +90,7 @@ func NewAdvertiser(opts AdvertiserOptions) (*Advertiser, error) {
 	}
 	a := &Advertiser{opts: opts, name: name, log: log, wake: make(chan struct{}, 1)}
 	a.paired.Store(opts.Paired)
+	a.want.Store(&name)
 	empty := ""
 	a.instance.Store(&empty)
 	return a, nil
@@ -101,6 +105,24 @@ func (a *Advertiser) SetPaired(p bool) {
 		default:
 		}
 	}
+}
+
+// SetName changes the wanted instance name (a configuration reload); the
+// running advertiser says goodbye for the old name and announces the new
+// one (or "Name (2)"... if another device has it). It never blocks; a
+// name CleanInstanceName refuses is an error and changes nothing.
+func (a *Advertiser) SetName(name string) error {
+	clean, err := CleanInstanceName(name)
+	if err != nil {
+		return fmt.Errorf("advertiser: %w", err)
+	}
+	if old := a.want.Swap(&clean); *old != clean {
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // Instance is the instance name currently announced ("" when none).
@@ -232,6 +254,15 @@ func (a *Advertiser) Run(ctx context.Context) error {
 				announce(ifs, a.freeName(br.instances()))
 			}
 		case <-a.wake:
+			if want := *a.want.Load(); want != a.name {
+				a.name, yielded = want, false
+				if current != "" {
+					next := a.freeName(br.instances())
+					a.log.Info("mdns advertise: renamed", "old", current, "new", next)
+					announce(ifs, next)
+				}
+				continue
+			}
 			if current != "" && a.paired.Load() != pairedTXT {
 				announce(ifs, current)
 			}

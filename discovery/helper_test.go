@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) {
 func runHelper(mode string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
-	// The parent writes commands on our stdin ("paired") and closes it to
+	// The parent writes commands on our stdin ("paired", "name NEW") and closes it to
 	// stop us gracefully.
 	cmds := make(chan string, 8)
 	go func() {
@@ -78,8 +79,13 @@ func runHelper(mode string) error {
 				_ = out.Encode(helperLine{Event: "stopped", AtNS: time.Now().UnixNano()})
 				return err
 			case c := <-cmds:
-				if c == "paired" {
+				switch {
+				case c == "paired":
 					a.SetPaired(true)
+				case strings.HasPrefix(c, "name "):
+					if err := a.SetName(strings.TrimPrefix(c, "name ")); err != nil {
+						return err
+					}
 				}
 			case <-t.C:
 				if n := a.Instance(); n != last {

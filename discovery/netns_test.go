@@ -486,21 +486,49 @@ func TestMDNSInterop(t *testing.T) {
 		return false
 	})
 
-	// 6. Goodbye: the advertiser stops; everyone drops the speaker.
+	// 6. A rename (roomcastd's SIGHUP reload): goodbye for the old name,
+	// the new one announced with the same id, seen by all three browsers.
+	const renamed = "Wohnzimmer"
+	if _, err := io.WriteString(adv.stdin, "name "+renamed+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, adv, 10*time.Second, "advertiser announces the new name", func(l helperLine) bool { return l.Event == "instance" && l.Name == renamed })
+	waitLine(t, ours, 10*time.Second, "our browser lists only the new name", func(l helperLine) bool {
+		sp := findSpeaker(l, renamed)
+		return sp != nil && sp.ID == "rc-interop-a" && sp.Paired && findSpeaker(l, name) == nil
+	})
+	waitFor(t, 10*time.Second, "avahi lists only the new name", func() bool {
+		seen := false
+		for _, e := range av.browseOnce(t) {
+			if e.name == name {
+				return false
+			}
+			seen = seen || (e.name == renamed && slices.Contains(e.txt, "id=rc-interop-a"))
+		}
+		return seen
+	})
+	waitPy(t, py, 10*time.Second, "python-zeroconf sees the old name removed", func(m map[string]any) bool {
+		return m["event"] == "removed" && m["name"] == name+"."+ServiceType+".local."
+	})
+	waitPy(t, py, 10*time.Second, "python-zeroconf resolves the new name", func(m map[string]any) bool {
+		return m["event"] == "added" && m["name"] == renamed+"."+ServiceType+".local."
+	})
+
+	// 7. Goodbye: the advertiser stops; everyone drops the speaker.
 	adv.stop(t)
 	waitLine(t, ours, 5*time.Second, "our browser drops the speaker after the goodbye", func(l helperLine) bool {
-		return l.Event == "speakers" && findSpeaker(l, name) == nil
+		return l.Event == "speakers" && findSpeaker(l, renamed) == nil
 	})
 	waitFor(t, 5*time.Second, "avahi drops the speaker", func() bool {
 		for _, e := range av.browseOnce(t) {
-			if e.name == name {
+			if e.name == renamed {
 				return false
 			}
 		}
 		return true
 	})
 	waitPy(t, py, 5*time.Second, "python-zeroconf sees the removal", func(m map[string]any) bool {
-		return m["event"] == "removed" && m["name"] == name+"."+ServiceType+".local."
+		return m["event"] == "removed" && m["name"] == renamed+"."+ServiceType+".local."
 	})
 }
 

@@ -87,14 +87,15 @@ type SpeakerInfo struct {
 // visible; a failed write leaves the old state.
 //
 // Run owns the mutable state (credentials, replay cache, rate limiters)
-// and serves the handler's requests one at a time; Credentials, Paired and
-// PublicKey read an immutable snapshot and may be called from any
+// and serves the handler's requests one at a time; Credentials, Paired,
+// PublicKey and SetName use atomic snapshots and may be called from any
 // goroutine, before Run too. Handler's requests wait for Run.
 type Pairing struct {
 	opts    PairingOptions
 	log     *slog.Logger
 	priv    *ecdh.PrivateKey
 	creds   atomic.Pointer[Credentials] // nil when unpaired
+	name    atomic.Pointer[string]      // shown by GET /v1/info; SetName changes it
 	events  chan pairEvent
 	stopped chan struct{}
 	running atomic.Bool
@@ -152,8 +153,14 @@ func NewPairing(opts PairingOptions) (*Pairing, error) {
 		return nil, fmt.Errorf("pairing: %w (roomcastd reset-pairing starts over)", err)
 	}
 	p.creds.Store(c)
+	name := opts.Name
+	p.name.Store(&name)
 	return p, nil
 }
+
+// SetName changes the name GET /v1/info reports (a configuration
+// reload). Safe from any goroutine.
+func (p *Pairing) SetName(name string) { p.name.Store(&name) }
 
 func loadOrCreateKey(path string) (*ecdh.PrivateKey, error) {
 	b, err := os.ReadFile(path)
@@ -368,7 +375,7 @@ func (p *Pairing) limited(st *pairState, now time.Time, after time.Duration, src
 
 func (p *Pairing) info(now time.Time) SpeakerInfo {
 	paired := p.Paired()
-	return SpeakerInfo{Name: p.opts.Name, ID: p.opts.DeviceID, Type: p.opts.Type, Version: protocol.Version,
+	return SpeakerInfo{Name: *p.name.Load(), ID: p.opts.DeviceID, Type: p.opts.Type, Version: protocol.Version,
 		Paired: paired, PINRequired: !paired && p.opts.PIN != "", PublicKey: b64.EncodeToString(p.PublicKey()),
 		PairPath: PairPath, TimeMS: now.UnixMilli()}
 }

@@ -260,3 +260,28 @@ func TestWritesRevertWhenRefused(t *testing.T) {
 	var de dbus.Error
 	mustf(t, errors.As(err, &de) && strings.Contains(fmt.Sprint(de.Body...), "offline"), "OpenUri with the device offline: %v", err)
 }
+
+// TestSetIdentity: a rename (roomcastd's SIGHUP reload) changes Identity
+// and announces it with PropertiesChanged on the root interface.
+func TestSetIdentity(t *testing.T) {
+	tb := startBroker(t)
+	bus := sessionBus(t, t.TempDir())
+	conn := testConn(t, bus.addr)
+	s := startService(t, Options{BusAddress: bus.addr, Broker: tb.url, Token: tb.tok, DeviceID: "b", Identity: "roomcast (Kitchen)"})
+	waitName(t, conn, BusName)
+	obj := conn.Object(BusName, objectPath)
+	v, err := obj.GetProperty(ifaceRoot + ".Identity")
+	mustf(t, err == nil && v.Value() == "roomcast (Kitchen)", "Identity at start: %v %v", v, err)
+	sigs := signals(t, conn)
+	s.SetIdentity("roomcast (Den)")
+	nextSignal(t, sigs, "org.freedesktop.DBus.Properties.PropertiesChanged", func(sg *dbus.Signal) bool {
+		v, ok := sg.Body[1].(map[string]dbus.Variant)["Identity"]
+		return sg.Body[0] == ifaceRoot && ok && v.Value() == "roomcast (Den)"
+	})
+	v, err = obj.GetProperty(ifaceRoot + ".Identity")
+	mustf(t, err == nil && v.Value() == "roomcast (Den)", "Identity after SetIdentity: %v %v", v, err)
+	s.SetIdentity("") // ignored
+	time.Sleep(100 * time.Millisecond)
+	v, err = obj.GetProperty(ifaceRoot + ".Identity")
+	mustf(t, err == nil && v.Value() == "roomcast (Den)", "Identity after SetIdentity(\"\"): %v %v", v, err)
+}

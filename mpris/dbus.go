@@ -129,7 +129,7 @@ func (s *Service) propMap() prop.Map {
 			"CanQuit":             ro(false, prop.EmitConst),
 			"CanRaise":            ro(false, prop.EmitConst),
 			"HasTrackList":        ro(false, prop.EmitConst),
-			"Identity":            ro(s.opts.Identity, prop.EmitConst),
+			"Identity":            ro(*s.identity.Load(), prop.EmitTrue),
 			"DesktopEntry":        ro(s.opts.DesktopEntry, prop.EmitConst),
 			"SupportedUriSchemes": ro([]string{"roomcast"}, prop.EmitConst),
 			"SupportedMimeTypes":  ro(slices.Clone(SupportedMimeTypes), prop.EmitConst),

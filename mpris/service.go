@@ -90,6 +90,10 @@ type Service struct {
 
 	inbox chan message
 	done  chan struct{} // closed when Run returns
+	// identity is the Identity property; SetIdentity replaces it and
+	// signals renamed so that Run announces it.
+	identity atomic.Pointer[string]
+	renamed  chan struct{}
 	// Position and Metadata are served from these immutable values, which
 	// Run's goroutine replaces (see positionProps): prop keeps neither.
 	clock    atomic.Pointer[clock]
@@ -137,7 +141,8 @@ func New(opts Options) (*Service, error) {
 		opts.CommandTimeout = 8 * time.Second
 	}
 	s := &Service{opts: opts, log: opts.Logger, sess: opts.Session,
-		inbox: make(chan message, 32), done: make(chan struct{}), inFlight: map[string]*atomic.Int32{}}
+		inbox: make(chan message, 32), done: make(chan struct{}), renamed: make(chan struct{}, 1), inFlight: map[string]*atomic.Int32{}}
+	s.identity.Store(&opts.Identity)
 	for _, p := range []string{"Volume", "LoopStatus", "Shuffle"} {
 		s.inFlight[p] = new(atomic.Int32)
 	}
@@ -156,6 +161,20 @@ func New(opts Options) (*Service, error) {
 		s.sess = s.owned
 	}
 	return s, nil
+}
+
+// SetIdentity changes the Identity property (the speaker was renamed);
+// Run announces it with PropertiesChanged. An empty name is ignored. Safe
+// to call from any goroutine; it never blocks.
+func (s *Service) SetIdentity(name string) {
+	if name == "" {
+		return
+	}
+	s.identity.Store(&name)
+	select {
+	case s.renamed <- struct{}{}:
+	default:
+	}
 }
 
 // SetBroker makes the service's own broker connection use another broker
@@ -206,6 +225,12 @@ func (s *Service) Run(ctx context.Context) error {
 			s.apply(s.sess.Snapshot())
 		case m := <-s.inbox:
 			s.handle(ctx, m)
+		case <-s.renamed:
+			if s.bus != nil { // else the next connection exports the new name
+				if err := setProp(s.bus.props, ifaceRoot, "Identity", *s.identity.Load()); err != nil {
+					s.log.Debug("mpris: set Identity", "err", err)
+				}
+			}
 		case <-busGone:
 			s.log.Warn("mpris: lost the D-Bus connection; reconnecting", "bus", s.opts.Bus)
 			s.disconnect()

@@ -77,8 +77,9 @@ type pipe struct {
 	gain    *dsp.Gain
 	lim     *dsp.Limiter
 	vol     *dsp.Volume
-	volSet  int32 // volume last passed to vol
-	lat     int64 // lim.Latency()
+	volSet  int32            // volume last passed to vol
+	curve   *dsp.VolumeCurve // curve last passed to vol
+	lat     int64            // lim.Latency()
 	buf     []float32
 	tail    []float32
 	pend    []float32 // processed samples not yet accepted by the output
@@ -356,6 +357,10 @@ func (pl *pipe) produce() bool {
 	if v := pl.p.volume.Load(); v != pl.volSet {
 		pl.vol.SetVolume(float64(v))
 		pl.volSet = v
+	}
+	if c := pl.p.curve.Load(); c != pl.curve {
+		pl.vol.SetCurve(*c)
+		pl.curve = c
 	}
 	if l := pl.xfadeLen(); l > 0 {
 		switch rem := pl.cur.remaining(); {
@@ -1083,11 +1088,11 @@ func (pl *pipe) openOutput(f output.Format) error {
 // newVolume replaces the volume stage: fader open, at the current volume,
 // no ramp (a new track starts bit-exact at 100 %).
 func (pl *pipe) newVolume() error {
-	v := pl.p.volume.Load()
-	vol, err := dsp.NewVolume(pl.rate, pl.ch, float64(v))
+	v, c := pl.p.volume.Load(), pl.p.curve.Load()
+	vol, err := dsp.NewVolumeCurve(pl.rate, pl.ch, float64(v), *c)
 	if err != nil {
 		return fmt.Errorf("volume: %w", err)
 	}
-	pl.vol, pl.volSet = vol, v
+	pl.vol, pl.volSet, pl.curve = vol, v, c
 	return nil
 }

@@ -96,7 +96,10 @@ type Options struct {
 	// package documentation. 0 (the default) keeps joins gapless and
 	// sample-exact. SetCrossfade changes it while playing.
 	Crossfade time.Duration
-	Logger    *slog.Logger
+	// VolumeCurve maps the volume percentage to gain (zero value: the
+	// default logarithmic curve). SetVolumeCurve changes it while playing.
+	VolumeCurve dsp.VolumeCurve
+	Logger      *slog.Logger
 	// Heartbeat, when set, is beaten by the pipeline goroutine at least
 	// once a second while it turns (a watchdog's view of the audio loop).
 	Heartbeat interface{ Beat() }
@@ -122,8 +125,9 @@ type Player struct {
 	tl     atomic.Pointer[timeline]
 	// norm is the loudness policy for tracks opened from now on
 	// (SetNormalize); out is the output in use, for Stats.
-	norm atomic.Pointer[dsp.GainPolicy]
-	out  atomic.Pointer[outRef]
+	norm  atomic.Pointer[dsp.GainPolicy]
+	out   atomic.Pointer[outRef]
+	curve atomic.Pointer[dsp.VolumeCurve] // SetVolumeCurve
 
 	ctx       context.Context // canceled by Close: aborts downloads of openers
 	cancel    context.CancelFunc
@@ -201,6 +205,7 @@ func New(opts Options) (*Player, error) {
 	p.SetCrossfade(opts.Crossfade)
 	norm := opts.Normalize
 	p.norm.Store(&norm)
+	p.SetVolumeCurve(opts.VolumeCurve)
 	pl := &pipe{p: p, opened: make(chan *track)}
 	if err := pl.openOutput(output.Format{SampleRate: output.DefaultSampleRate, Channels: output.DefaultChannels}); err != nil {
 		p.cancel()
@@ -256,6 +261,11 @@ func (p *Player) SeekTo(posMS int64) error { return p.send(cmdSeek{posMS: max(po
 // SetVolume sets the volume 0..100; the pipeline ramps to it (30 ms) at
 // its next block. Safe from any goroutine, never blocks.
 func (p *Player) SetVolume(v int) { p.volume.Store(int32(min(max(v, 0), 100))) }
+
+// SetVolumeCurve changes how the volume percentage maps to gain (a
+// config reload); the pipeline ramps to the new gain (30 ms) at its next
+// block. Safe from any goroutine, never blocks.
+func (p *Player) SetVolumeCurve(c dsp.VolumeCurve) { p.curve.Store(&c) }
 
 // SetCrossfade sets the crossfade length (0 or less: off, joins stay
 // gapless). Safe from any goroutine, never blocks. It applies from the next

@@ -90,7 +90,7 @@ func newPlayer(o *options, hb interface{ Beat() }, log *slog.Logger) (*player.Pl
 	// A 100 ms ring: a pause or a transfer is heard within about 100 ms
 	// plus the device's own buffer.
 	popts := player.Options{Source: src, Output: spec, Normalize: policy, Logger: log.With("component", "audio"), Heartbeat: hb, RingMS: 100,
-		Crossfade: o.crossfade, Prefetch: o.prefetch, PeriodMS: o.periodMS, Periods: o.periods}
+		Crossfade: o.crossfade, Prefetch: o.prefetch, PeriodMS: o.periodMS, Periods: o.periods, VolumeCurve: o.volumeCurve}
 	p, err := player.New(popts)
 	if err != nil && o.output == "auto" {
 		log.Warn("no sound device could be opened: playing to the null output", "err", err)

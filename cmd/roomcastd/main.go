@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/player"
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/buildinfo"
@@ -41,7 +42,8 @@ import (
 const usage = `usage: roomcastd [options]
 
 Joins the broker given by --broker, or, with none, runs an embedded broker
-on --listen and joins it. SIGHUP re-reads the config file (name, log level).
+on --listen and joins it. SIGHUP re-reads the config file and applies, without stopping playback: name
+(pickers, mDNS, MPRIS), normalization, volume curve, crossfade, log level.
 
 options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
 `
@@ -74,6 +76,7 @@ type options struct {
 	output, normalize                                        string
 	normalizeTarget                                          float64
 	crossfade, prefetch                                      time.Duration
+	volumeCurve                                              dsp.VolumeCurve
 	periodMS, periods                                        int
 	cacheBytes                                               int64
 	listOutputs                                              bool
@@ -118,6 +121,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.periodMS, "period-ms", 20, "audio device period in ms (latency vs. wake-ups; Pi ALSA drivers want ≥ 10)")
 	fs.IntVar(&o.periods, "periods", 4, "audio device periods in its buffer (at least 2: fewer underrun on ALSA)")
 	fs.DurationVar(&o.crossfade, "crossfade", 0, "equal-power crossfade between tracks, e.g. 3s (0: gapless, the default)")
+	curve := fs.String("volume-curve", "log", "volume percentage to gain: log (0.6 dB a step), log:DB (range 20-100 dB), linear, or fixed (always full; for an amplifier's own knob)")
 	fs.Int64Var(&o.cacheBytes, "cache-size", 1<<30, "media cache size in bytes (0: no cache)")
 	eventsSpec := fs.String("events", "", "stream events as JSON lines to clients of unix:PATH")
 	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
@@ -159,6 +163,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.crossfade < 0 || o.crossfade > 30*time.Second {
 		return nil, usageError{fmt.Errorf("--crossfade %s: must be 0 to 30s", o.crossfade)}
+	}
+	if o.volumeCurve, err = dsp.ParseVolumeCurve(*curve); err != nil {
+		return nil, usageError{fmt.Errorf("--volume-curve: %w", err)}
 	}
 	if o.cacheBytes < 0 {
 		return nil, usageError{fmt.Errorf("--cache-size %d: must be 0 or more", o.cacheBytes)}
@@ -238,12 +245,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	repaired := make(chan credentials, 1)
 	var mp atomic.Pointer[mpris.Service]
 	var mediaSrc atomic.Pointer[brokerSource]
+	var deviceTok atomic.Pointer[string] // the broker credential; guards the pairing port's /metrics
 	sd, err := newSpeakerDiscovery(o.stateDir, o.name, o.mdns, o.pairListen, o.pin, log, func(u, t string) {
 		select { // keep only the newest credentials
 		case <-repaired:
 		default:
 		}
 		repaired <- credentials{u, t}
+		deviceTok.Store(&t)
 		if m := mediaSrc.Load(); m != nil {
 			m.set(u, t)
 		}
@@ -341,9 +350,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	deviceTok := tok
+	deviceTok.CompareAndSwap(nil, &tok) // unless a pairing already stored a newer one
 	sd.Mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if deviceTok == "" || subtle.ConstantTimeCompare([]byte(broker.TokenFromRequest(r)), []byte(deviceTok)) != 1 {
+		want := *deviceTok.Load()
+		if want == "" || subtle.ConstantTimeCompare([]byte(broker.TokenFromRequest(r)), []byte(want)) != 1 {
 			http.Error(w, "unauthorized: the speaker's broker token is required", http.StatusUnauthorized)
 			return
 		}
@@ -388,7 +398,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		engine, audio = pl, pl
 		registerAudioMetrics(reg, pl)
 	}
-	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: o.name, Volume: o.volume, Engine: engine,
+	ropts := receiver.Options{Broker: url, Token: tok, StateDir: o.stateDir, Name: speakerName(o.name), Volume: o.volume, Engine: engine,
 		Logger: log, OnStatus: func(s string) { _ = notify.Status(s) },
 		Heartbeat: wd.Register("control", 10*time.Second), Metrics: metrics, AutoPlay: o.autoPlay,
 		OnEvent: func(e events.Event) {
@@ -397,8 +407,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		}}
 	var current atomic.Pointer[receiver.Receiver]
+	var name atomic.Pointer[string] // as last (re)loaded; a receiver started after a re-pairing takes it
+	name.Store(&ropts.Name)
 	running++
-	go func() { errc <- superviseReceiver(ctx, ropts, repaired, &current, log) }()
+	go func() { errc <- superviseReceiver(ctx, ropts, repaired, &current, &name, log) }()
 
 	// MPRIS shows and controls the user's whole session, through the broker.
 	if o.mprisBus != mpris.BusOff && url != "" {
@@ -406,12 +418,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		name := o.name
-		if name == "" {
-			name, _ = os.Hostname()
-		}
 		m, err := mpris.New(mpris.Options{Bus: o.mprisBus, Broker: url, Token: tok, DeviceID: id,
-			Identity: "roomcast (" + name + ")", Logger: log.With("component", "mpris")})
+			Identity: mprisIdentity(o.name), Logger: log.With("component", "mpris")})
 		if err != nil {
 			return err
 		}
@@ -436,8 +444,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 				log.Error("reload: config rejected, keeping the running one", "err", err)
 			} else {
 				level.Set(no.level)
-				if r := current.Load(); r != nil {
-					r.SetName(no.name)
+				if no.name != o.name {
+					n := speakerName(no.name)
+					name.Store(&n)
+					if r := current.Load(); r != nil {
+						r.SetName(n)
+					}
+					sd.SetName(n)
+					if m := mp.Load(); m != nil {
+						m.SetIdentity(mprisIdentity(no.name))
+					}
+					o.name = no.name
 				}
 				if lib != nil {
 					lib.Rescan()
@@ -447,6 +464,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 						audio.SetNormalize(policy)
 					}
 					audio.SetCrossfade(no.crossfade)
+					audio.SetVolumeCurve(no.volumeCurve)
 				}
 				log.Info("reloaded", "config", no.config)
 			}
@@ -491,15 +509,19 @@ func loopbackFor(a net.Addr) string {
 // credentials are a broker URL and token from pairing.
 type credentials struct{ url, token string }
 
+// mprisIdentity is the MPRIS Identity of a speaker named name.
+func mprisIdentity(name string) string { return "roomcast (" + speakerName(name) + ")" }
+
 // superviseReceiver runs the receiver and starts it again with new
 // credentials whenever the speaker is (re-)paired. current always holds
-// the running receiver (for SIGHUP renames).
+// the running receiver (for SIGHUP renames); name is the current name.
 func superviseReceiver(ctx context.Context, opts receiver.Options, repaired <-chan credentials,
-	current *atomic.Pointer[receiver.Receiver], log *slog.Logger) error {
+	current *atomic.Pointer[receiver.Receiver], name *atomic.Pointer[string], log *slog.Logger) error {
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		opts.Name = *name.Load()
 		r, err := receiver.New(opts)
 		if err != nil {
 			return err

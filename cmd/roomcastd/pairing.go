@@ -62,11 +62,7 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	if name == "" {
-		if name, err = os.Hostname(); err != nil || name == "" {
-			name = "roomcast speaker"
-		}
-	}
+	name = speakerName(name)
 	d := &speakerDiscovery{log: log}
 	p, err := discovery.NewPairing(discovery.PairingOptions{StateDir: stateDir, DeviceID: id, Name: name, PIN: pin, Logger: log,
 		OnPaired: func(u, tok string) {
@@ -99,6 +95,28 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 		d.adv = adv
 	}
 	return d, nil
+}
+
+// speakerName is the name shown in pickers: name, else the host name.
+func speakerName(name string) string {
+	if name != "" {
+		return name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "roomcast speaker"
+}
+
+// SetName renames the speaker on its info endpoint and in its mDNS
+// advertisement (a SIGHUP reload). Safe from any goroutine.
+func (d *speakerDiscovery) SetName(name string) {
+	d.Pairing.SetName(name)
+	if d.adv != nil {
+		if err := d.adv.SetName(name); err != nil {
+			d.log.Warn("reload: mDNS name refused; keeping the old one", "name", name, "err", err)
+		}
+	}
 }
 
 // Run serves the endpoint, the pairing state and the advertisement until
