@@ -33,18 +33,21 @@ const DefaultVolumeRamp = 30 * time.Millisecond
 // is no jump from silence to an audible level at the bottom (1 % is
 // −74 dB), as a pure dB curve would have. NaN counts as 0; values are
 // clamped to [0, 100]; 100 gives exactly 1.
-func VolumeGain(percent float64) float64 {
+func VolumeGain(percent float64) float64 { return logGain(percent, VolumeRangeDB) }
+
+// logGain is VolumeGain over a range of rangeDB instead of VolumeRangeDB.
+func logGain(percent, rangeDB float64) float64 {
 	switch {
 	case !(percent > 0): // also NaN
 		return 0
 	case percent >= 100:
 		return 1
 	}
-	knee := math.Pow(10, -VolumeRangeDB/20)
+	knee := math.Pow(10, -rangeDB/20)
 	if percent < VolumeKnee {
 		return knee * percent / VolumeKnee
 	}
-	return math.Pow(10, -VolumeRangeDB*(100-percent)/(100-VolumeKnee)/20)
+	return math.Pow(10, -rangeDB*(100-percent)/(100-VolumeKnee)/20)
 }
 
 // VolumeDB returns VolumeGain(percent) in dB (−Inf at 0).
@@ -121,17 +124,7 @@ func (c VolumeCurve) Gain(percent float64) float64 {
 	if c.rangeDB == 0 {
 		return VolumeGain(percent)
 	}
-	switch {
-	case !(percent > 0):
-		return 0
-	case percent >= 100:
-		return 1
-	}
-	knee := math.Pow(10, -c.rangeDB/20)
-	if percent < VolumeKnee {
-		return knee * percent / VolumeKnee
-	}
-	return math.Pow(10, -c.rangeDB*(100-percent)/(100-VolumeKnee)/20)
+	return logGain(percent, c.rangeDB)
 }
 
 // Volume is the software volume and pause/resume fader, in place on
