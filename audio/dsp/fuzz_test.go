@@ -113,3 +113,33 @@ func FuzzLimiter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseVolumeCurve: any spec is either refused with an error or gives
+// a curve that reads back from its String and maps 0–100 % to a
+// non-decreasing gain in [0, 1] that is 1 at 100 %.
+func FuzzParseVolumeCurve(f *testing.F) {
+	for _, s := range []string{"", "log", "log:60", "log:20.5", "linear", "fixed", "LOG:1e2", "log:NaN", "log:-0", "fixed:1", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseVolumeCurve(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseVolumeCurve(c.String())
+		if err != nil || back != c {
+			t.Fatalf("%q -> %s does not read back: %v %v", s, c, back, err)
+		}
+		prev := 0.0
+		for p := 0.0; p <= 100; p++ {
+			g := c.Gain(p)
+			if !(g >= prev && g <= 1) {
+				t.Fatalf("%s: gain %v at %v %% after %v", c, g, p, prev)
+			}
+			prev = g
+		}
+		if c.Gain(100) != 1 {
+			t.Fatalf("%s: gain at 100 %% is %v", c, c.Gain(100))
+		}
+	})
+}
