@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,12 +28,16 @@ import (
 const backendNull malgo.Backend = 14
 
 // autoBackends is miniaudio's default priority order without the null and
-// custom backends (auto must never pick a silent device). Backends not
-// built for the platform are skipped by miniaudio.
+// custom backends (auto must never pick a silent device) and without JACK:
+// with libjack installed (ffmpeg and mpd pull it in) and no JACK server,
+// miniaudio 0.11's JACK context init crashes the process (seen here:
+// SIGSEGV in ma_context_init after "jack server is not running"); JACK
+// users reach it through PipeWire's or JACK's PulseAudio bridge. Backends
+// not built for the platform are skipped by miniaudio.
 var autoBackends = []malgo.Backend{
 	malgo.BackendWasapi, malgo.BackendDsound, malgo.BackendWinmm, malgo.BackendCoreaudio,
 	malgo.BackendSndio, malgo.BackendAudio4, malgo.BackendOss, malgo.BackendPulseaudio,
-	malgo.BackendAlsa, malgo.BackendJack,
+	malgo.BackendAlsa,
 }
 
 func backendsFor(k Kind) []malgo.Backend {
@@ -42,8 +49,35 @@ func backendsFor(k Kind) []malgo.Backend {
 	case KindNull:
 		return []malgo.Backend{backendNull}
 	}
+	if !alsaHasCards() {
+		return slices.DeleteFunc(slices.Clone(autoBackends), func(b malgo.Backend) bool { return b == malgo.BackendAlsa })
+	}
 	return autoBackends
 }
+
+// procAsoundCards is where Linux lists ALSA's sound cards (tests change it).
+var procAsoundCards = "/proc/asound/cards"
+
+// alsaHasCards reports whether ALSA can have a device to open: on Linux,
+// whether the kernel lists a sound card. With none (a server, a container,
+// a board without audio) opening ALSA's default device fails, and trying
+// makes libasound print a screen of configuration errors on stderr, so
+// auto and --list-outputs leave ALSA out; an explicit alsa[:DEVICE] still
+// tries.
+func alsaHasCards() bool {
+	if runtime.GOOS != "linux" {
+		return true
+	}
+	b, err := os.ReadFile(procAsoundCards)
+	if err != nil {
+		return false // no ALSA in this kernel (or /proc not mounted)
+	}
+	s := strings.TrimSpace(string(b))
+	return s != "" && !strings.Contains(s, "no soundcards")
+}
+
+// errNoSoundCard is List's reason for leaving ALSA out.
+var errNoSoundCard = errors.New("no sound card (" + procAsoundCards + " lists none)")
 
 var errDeviceStopped = fmt.Errorf("%w: the backend stopped the device", ErrDeviceLost)
 
@@ -308,6 +342,10 @@ func List() ([]Device, error) {
 		{KindPulse, malgo.BackendPulseaudio, "PulseAudio"},
 		{KindALSA, malgo.BackendAlsa, "ALSA"},
 	} {
+		if b.kind == KindALSA && !alsaHasCards() {
+			errs = append(errs, fmt.Errorf("output: list %s devices: %w", b.label, errNoSoundCard))
+			continue
+		}
 		found, err := listBackend(b.kind, b.backend)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("output: list %s devices: %w", b.label, err))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -135,4 +138,47 @@ func TestNullBackendPlays(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Second, "playback to resume", func() bool { return out.Played() > p.Played+rate/10 })
+}
+
+// TestAutoSkipsALSAWithoutCards: auto leaves ALSA out exactly when the
+// kernel lists no sound card (no libasound error screen on a machine with
+// none); an explicit alsa output still uses it.
+func TestAutoSkipsALSAWithoutCards(t *testing.T) {
+	dir := t.TempDir()
+	old := procAsoundCards
+	t.Cleanup(func() { procAsoundCards = old })
+	cases := []struct {
+		name, content string // content "" with name "missing": no file
+		alsa          bool
+	}{
+		{"missing", "", false},
+		{"empty", "\n", false},
+		{"none", "--- no soundcards ---\n", false},
+		{"pi", " 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n                      bcm2835 Headphones\n", true},
+		{"usb", " 1 [Device         ]: USB-Audio - USB Audio Device\n", true},
+	}
+	for _, c := range cases {
+		procAsoundCards = filepath.Join(dir, c.name)
+		if c.name != "missing" {
+			if err := os.WriteFile(procAsoundCards, []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := slices.Contains(backendsFor(KindAuto), malgo.BackendAlsa)
+		if got != c.alsa {
+			t.Errorf("%s: auto includes ALSA = %v, want %v", c.name, got, c.alsa)
+		}
+		if !slices.Contains(backendsFor(KindAuto), malgo.BackendPulseaudio) {
+			t.Errorf("%s: auto lost PulseAudio", c.name)
+		}
+		if b := backendsFor(KindALSA); len(b) != 1 || b[0] != malgo.BackendAlsa {
+			t.Errorf("%s: alsa backends %v", c.name, b)
+		}
+	}
+	if slices.Contains(backendsFor(KindAuto), malgo.BackendJack) {
+		t.Error("auto includes JACK (its context init crashes without a JACK server)")
+	}
+	if len(autoBackends) != 9 || !slices.Contains(autoBackends, malgo.BackendAlsa) {
+		t.Fatalf("the shared auto list was modified: %v", autoBackends)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // listOutputs prints the devices --output can open.
-func listOutputs(w io.Writer) error {
+func listOutputs(w, notes io.Writer) error {
 	devs, err := output.List()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OUTPUT\tDEFAULT\tDESCRIPTION")
@@ -31,13 +32,13 @@ func listOutputs(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Spec, def, d.Name)
 	}
-	fmt.Fprintln(tw, "null\t\tdiscard the audio at the device's pace")
-	fmt.Fprintln(tw, "wav:PATH\t\twrite exactly what a device would get to a 32-bit float WAV, in real time")
 	if ferr := tw.Flush(); ferr != nil {
 		return ferr
 	}
-	if err != nil && len(devs) <= 1 {
-		return fmt.Errorf("no backend could list its devices: %w", err)
+	// A backend that could not list (no sound server, no card) is said on
+	// stderr: the list itself stays usable by scripts.
+	if err != nil {
+		fmt.Fprintf(notes, "not listed: %v\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return nil
 }

@@ -210,7 +210,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if o.listOutputs {
-		return listOutputs(stdout)
+		return listOutputs(stdout, stderr)
 	}
 	var level slog.LevelVar
 	level.Set(o.level)

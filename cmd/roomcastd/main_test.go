@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -138,4 +139,90 @@ func TestSystemdNotify(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
+}
+
+// TestAutoOutputWithoutSoundCard: on a machine with no sound card and no
+// sound server, --output auto plays to the null output, says so once in
+// the log, and libasound's configuration errors never reach stderr.
+func TestAutoOutputWithoutSoundCard(t *testing.T) {
+	if b, err := os.ReadFile("/proc/asound/cards"); err == nil && !strings.Contains(string(b), "no soundcards") && strings.TrimSpace(string(b)) != "" {
+		t.Skip("this machine has a sound card: auto would open it")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "roomcastd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"), "--mdns", "off",
+		"--pair-listen", "127.0.0.1:0", "--mpris", "off", "--output", "auto")
+	cmd.Env = append(os.Environ(), "PULSE_SERVER=unix:"+filepath.Join(dir, "no-pulse"), "NOTIFY_SOCKET=")
+	var stderr syncBuf
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Ready once the broker URL is printed; the output is opened before.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "roomcast broker: http://") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no broker URL:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	logs := stderr.String()
+	if n := strings.Count(logs, "playing to the null output"); n != 1 {
+		t.Fatalf("the null fallback is said %d times, want once:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "ALSA lib") {
+		t.Fatalf("libasound errors on stderr:\n%s", logs)
+	}
+
+	// --list-outputs: every output once on stdout, the backends it could
+	// not list named on stderr, exit 0.
+	list := exec.Command(bin, "--list-outputs")
+	list.Env = cmd.Env
+	var out, errb strings.Builder
+	list.Stdout, list.Stderr = &out, &errb
+	if err := list.Run(); err != nil {
+		t.Fatalf("--list-outputs: %v\n%s%s", err, out.String(), errb.String())
+	}
+	for _, spec := range []string{"auto", "null", "wav:PATH"} {
+		n := 0
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == spec {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("--list-outputs lists %s %d times:\n%s", spec, n, out.String())
+		}
+	}
+	if e := errb.String(); !strings.Contains(e, "PulseAudio") || !strings.Contains(e, "no sound card") || strings.Contains(e, "ALSA lib") {
+		t.Errorf("--list-outputs stderr: %q", e)
+	}
+}
+
+// syncBuf is a strings.Builder safe for one writer and concurrent readers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
