@@ -47,9 +47,13 @@ type Options struct {
 	Store    *store.Store
 	Logger   *slog.Logger
 
-	HeartbeatInterval   time.Duration // server pings (default 8s)
-	DropAfter           time.Duration // silence before a client is dropped (default 20s)
-	HelloTimeout        time.Duration // time to send HELLO after connecting (default 10s)
+	HeartbeatInterval time.Duration // server pings (default 8s)
+	DropAfter         time.Duration // silence before a client is dropped (default 20s)
+	HelloTimeout      time.Duration // time to send HELLO after connecting (default 10s)
+	// RevocationPoll is how often the store is read for revoked tokens
+	// (`roomcast-broker token revoke` may run in another process); their
+	// connections are then closed with CloseTokenRevoked (default 2s).
+	RevocationPoll      time.Duration
 	WriteTimeout        time.Duration // one frame write (default 10s)
 	CommandTimeout      time.Duration // device's ACK to a command (default 5s)
 	TransferOutTimeout  time.Duration // old device's ACK to a transfer pause (default 1.5s)
@@ -91,6 +95,7 @@ func (o *Options) setDefaults() {
 	def(&o.HeartbeatInterval, 8*time.Second)
 	def(&o.DropAfter, 20*time.Second)
 	def(&o.HelloTimeout, 10*time.Second)
+	def(&o.RevocationPoll, 2*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.CommandTimeout, 5*time.Second)
 	def(&o.TransferOutTimeout, 1500*time.Millisecond)
@@ -228,6 +233,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	persistDone := make(chan struct{})
 	go func() { b.persist.run(persistCtx); close(persistDone) }()
 	go func() { errc <- srv.Serve(ln) }()
+	revokeCtx, stopRevoke := context.WithCancel(context.Background())
+	revokeDone := make(chan struct{})
+	go func() { b.watchRevocations(revokeCtx); close(revokeDone) }()
+	defer func() { stopRevoke(); <-revokeDone }()
 
 	var msrv *http.Server
 	if b.opts.MetricsAddr != "" {
@@ -307,6 +316,51 @@ func (b *Broker) Authenticate(ctx context.Context, token string) (string, error)
 	return user, nil
 }
 
+// watchRevocations reads the revocations recorded since it started, every
+// RevocationPoll, until ctx ends: each revoked token leaves the
+// authentication cache and every connection that logged in with it is
+// closed with CloseTokenRevoked.
+func (b *Broker) watchRevocations(ctx context.Context) {
+	since := time.Now().UnixMilli()
+	t := time.NewTicker(b.opts.RevocationPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// The newest revocation is read again next time (>=): a connection
+		// that authenticated just before it and registered just after is
+		// closed then.
+		hashes, newest, err := b.store.RevokedSince(ctx, since)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("token revocations", "err", err)
+			}
+			continue
+		}
+		since = newest
+		if len(hashes) == 0 {
+			continue
+		}
+		b.tokensMu.Lock()
+		for _, h := range hashes {
+			delete(b.tokens, h)
+		}
+		b.tokensMu.Unlock()
+		b.hubsMu.Lock()
+		hubs := make([]*hub, 0, len(b.hubs))
+		for _, h := range b.hubs {
+			hubs = append(hubs, h)
+		}
+		b.hubsMu.Unlock()
+		for _, h := range hubs {
+			h.post(evRevoke{hashes: hashes})
+		}
+	}
+}
+
 // TokenFromRequest finds the token in the Authorization header (Bearer),
 // or, for browsers' websockets which cannot set headers, the token query
 // parameter.
@@ -360,14 +414,15 @@ func (b *Broker) serveConnect(w http.ResponseWriter, r *http.Request) {
 	// alive for as long as a handler runs, which would cost an idle
 	// connection several KB.
 	b.wg.Add(1)
-	go b.runConn(ws, user)
+	go b.runConn(ws, user, store.HashToken(TokenFromRequest(r)))
 }
 
 // runConn is the read side of one connection, from HELLO to the end.
-func (b *Broker) runConn(ws *websocket.Conn, user string) {
+func (b *Broker) runConn(ws *websocket.Conn, user, tokenHash string) {
 	defer b.wg.Done()
 	ws.SetReadLimit(int64(b.opts.MaxFrameBytes))
 	c := newConn(b, ws, user)
+	c.tokenHash = tokenHash
 
 	hello, lastSeq, err := c.readHello()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/client"
 	"github.com/roomcast/roomcast/protocol"
 )
@@ -650,5 +651,45 @@ func TestPlayAndTransferCarryResolvedTracks(t *testing.T) {
 			mustf(t, len(tp.Tracks) == 3 && tp.State.Index == 1 && tp.State.ContextURI == "roomcast:album:a1", "transfer carried %+v / %+v", tp.Tracks, tp.State)
 			break
 		}
+	}
+}
+
+// TestRevokedTokenDisconnects: a token revoked through the database (as
+// `roomcast-broker token revoke` does from another process) stops
+// working within the poll interval: its live connections close with
+// CloseTokenRevoked, HTTP and new connections with it get 401 even though
+// it was cached, and the user's other tokens are untouched.
+func TestRevokedTokenDisconnects(t *testing.T) {
+	tb := startBroker(t, "", func(o *Options) { o.RevocationPoll = 100 * time.Millisecond })
+	tokA, tokB := tb.token(t, "alice"), tb.token(t, "alice")
+	spk := dial(t, tb, tokA, speaker("a", "Kitchen"), client.Options{})
+	ctl := dial(t, tb, tokB, controller("w"), client.Options{})
+	code, _ := httpGet(t, tb.url+"/v1/devices", tokA) // now in the authentication cache
+	mustf(t, code == 200, "devices with tokA: %d", code)
+
+	other, err := store.OpenDir(tb.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.RevokeToken(context.Background(), store.HashToken(tokA)[:store.TokenIDLen]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = waitDone(t, spk, wait)
+	mustf(t, closeCode(err) == CloseTokenRevoked, "speaker connection: %v, want close %d", err, CloseTokenRevoked)
+	t.Logf("closed %v after the revocation", time.Since(start).Round(time.Millisecond))
+	code, _ = httpGet(t, tb.url+"/v1/devices", tokA)
+	mustf(t, code == http.StatusUnauthorized, "devices with the revoked token: %d", code)
+	_, err = client.Dial(context.Background(), tb.url, tokA, speaker("a", "Kitchen"), client.Options{})
+	var he *client.HandshakeError
+	mustf(t, errors.As(err, &he) && he.Status == http.StatusUnauthorized, "dial with the revoked token: %v", err)
+	// The other token's connection and requests still work.
+	code, _ = httpGet(t, tb.url+"/v1/devices", tokB)
+	mustf(t, code == 200, "devices with tokB: %d", code)
+	select {
+	case <-ctl.Done():
+		t.Fatalf("the other token's connection closed: %v", ctl.Err())
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -18,6 +18,7 @@ const (
 	CloseSlowConsumer     = 4001 // the send queue overflowed
 	CloseHeartbeatTimeout = 4002 // nothing heard within DropAfter
 	CloseProtocolErrors   = 4003 // too many malformed frames, or no HELLO first
+	CloseTokenRevoked     = 4004 // the token the connection logged in with was revoked
 )
 
 // outFrame is one queued server frame: a body from protocol.EncodeBody,
@@ -37,10 +38,11 @@ type outFrame struct {
 // connection through send and closeWith, which are safe for concurrent use
 // and never block.
 type conn struct {
-	b       *Broker
-	ws      *websocket.Conn
-	user    string
-	session string
+	b         *Broker
+	ws        *websocket.Conn
+	user      string
+	tokenHash string // store.HashToken of the token it logged in with
+	session   string
 	// device is set before the connection is registered and not changed
 	// afterwards except by the owning hub.
 	device protocol.DeviceInfo
@@ -117,6 +119,8 @@ func closeLabel(code int) string {
 		return "heartbeat_timeout"
 	case CloseProtocolErrors:
 		return "protocol_error"
+	case CloseTokenRevoked:
+		return "token_revoked"
 	case websocket.CloseMessageTooBig:
 		return "too_large"
 	case websocket.CloseServiceRestart:

@@ -31,6 +31,7 @@ type (
 	}
 	evTimeout  struct{ id string }
 	evSnapshot struct{ reply chan Snapshot }
+	evRevoke   struct{ hashes []string } // store.HashToken of revoked tokens
 )
 
 // pendingKind says what a pending request waits for.
@@ -160,6 +161,13 @@ func (h *hub) handle(ev any) {
 		h.timeout(e.id)
 	case evSnapshot:
 		e.reply <- h.snapshot()
+	case evRevoke:
+		for _, c := range h.conns {
+			if slices.Contains(e.hashes, c.tokenHash) {
+				h.b.log.Info("token revoked: closing its connection", "user", h.user, "device", c.device.ID)
+				c.closeWith(CloseTokenRevoked, "token revoked")
+			}
+		}
 	default:
 		panic(fmt.Sprintf("hub: unknown event %T", ev))
 	}

@@ -84,6 +84,11 @@ CREATE TABLE IF NOT EXISTS devices (
 	last_seen_ms INTEGER NOT NULL,
 	PRIMARY KEY (user_id, id)
 );
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+	hash TEXT PRIMARY KEY,
+	revoked_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revoked_tokens_ms ON revoked_tokens(revoked_ms);
 CREATE TABLE IF NOT EXISTS player_state (
 	user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
 	active_device TEXT NOT NULL DEFAULT '',
@@ -147,10 +152,158 @@ func checkUser(user string) error {
 
 // DeleteToken revokes a token. Deleting an unknown token is not an error.
 func (s *Store) DeleteToken(ctx context.Context, token string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, HashToken(token)); err != nil {
+	if _, err := s.revokeHash(ctx, HashToken(token)); err != nil {
 		return fmt.Errorf("store: delete token: %w", err)
 	}
 	return nil
+}
+
+// TokenInfo describes a stored token without its secret.
+type TokenInfo struct {
+	// ID is the first TokenIDLen hex digits of the token's hash: enough
+	// to name it in `roomcast-broker token revoke`, useless to log in.
+	ID        string `json:"id"`
+	User      string `json:"user"`
+	Label     string `json:"label"`
+	CreatedMS int64  `json:"created_ms"`
+}
+
+// TokenIDLen is the length of TokenInfo.ID.
+const TokenIDLen = 12
+
+// ErrNoSuchToken is RevokeToken's answer for an id or token it does not
+// hold (or an id prefix that matches several).
+var ErrNoSuchToken = errors.New("no such token")
+
+// Tokens lists the tokens of user (every user's when user is ""), oldest
+// first.
+func (s *Store) Tokens(ctx context.Context, user string) ([]TokenInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT t.hash, u.name, t.label, t.created_ms FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE ? = '' OR u.name = ? ORDER BY t.created_ms, t.hash`, user, user)
+	if err != nil {
+		return nil, fmt.Errorf("store: list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []TokenInfo
+	for rows.Next() {
+		var ti TokenInfo
+		if err := rows.Scan(&ti.ID, &ti.User, &ti.Label, &ti.CreatedMS); err != nil {
+			return nil, fmt.Errorf("store: list tokens: %w", err)
+		}
+		ti.ID = ti.ID[:TokenIDLen]
+		out = append(out, ti)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeToken revokes the token named by ref: the token itself, or its
+// id as Tokens lists it (at least 8 hex digits of a unique prefix). It
+// returns what was revoked, or ErrNoSuchToken. A broker notices the
+// revocation within its poll interval (RevokedSince) and closes the
+// connections that use the token.
+func (s *Store) RevokeToken(ctx context.Context, ref string) (TokenInfo, error) {
+	ref = strings.TrimSpace(ref)
+	var where, arg string
+	switch {
+	case strings.HasPrefix(ref, TokenPrefix):
+		where, arg = `t.hash = ?`, HashToken(ref)
+	case len(ref) >= 8 && len(ref) <= 64 && isHex(ref):
+		where, arg = `t.hash >= ? AND t.hash < ?`, strings.ToLower(ref)
+	default:
+		return TokenInfo{}, fmt.Errorf("store: revoke %q: want a token (%s...) or a token id of 8-64 hex digits", ref, TokenPrefix)
+	}
+	args := []any{arg}
+	if strings.Contains(where, "<") {
+		args = append(args, arg+"g") // every hex string with the prefix sorts below prefix+"g"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT t.hash, u.name, t.label, t.created_ms FROM tokens t JOIN users u ON u.id = t.user_id WHERE `+where+` LIMIT 2`, args...)
+	if err != nil {
+		return TokenInfo{}, fmt.Errorf("store: revoke: %w", err)
+	}
+	var found []TokenInfo
+	var hash string
+	for rows.Next() {
+		var ti TokenInfo
+		if err := rows.Scan(&hash, &ti.User, &ti.Label, &ti.CreatedMS); err != nil {
+			rows.Close()
+			return TokenInfo{}, fmt.Errorf("store: revoke: %w", err)
+		}
+		ti.ID = hash[:TokenIDLen]
+		found = append(found, ti)
+	}
+	rows.Close()
+	switch len(found) {
+	case 0:
+		return TokenInfo{}, fmt.Errorf("store: revoke %s: %w", ref, ErrNoSuchToken)
+	case 2:
+		return TokenInfo{}, fmt.Errorf("store: revoke %s: %w (the id matches several: give more digits)", ref, ErrNoSuchToken)
+	}
+	if _, err := s.revokeHash(ctx, hash); err != nil {
+		return TokenInfo{}, fmt.Errorf("store: revoke: %w", err)
+	}
+	return found[0], nil
+}
+
+// revokedKeep is how long a revocation is remembered for brokers that poll.
+const revokedKeep = 7 * 24 * time.Hour
+
+// revokeHash deletes the token with hash and records the revocation; it
+// reports whether a token was deleted.
+func (s *Store) revokeHash(ctx context.Context, hash string) (bool, error) {
+	now := time.Now().UnixMilli()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_tokens(hash, revoked_ms) VALUES(?, ?)
+		ON CONFLICT(hash) DO UPDATE SET revoked_ms = excluded.revoked_ms`, hash, now); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM revoked_tokens WHERE revoked_ms < ?`, now-revokedKeep.Milliseconds()); err != nil {
+		return false, err
+	}
+	return n > 0, tx.Commit()
+}
+
+// RevokedSince returns the hashes (HashToken) of the tokens revoked at or
+// after sinceMS, and the newest revocation time among them (sinceMS when
+// there is none), for the next call.
+func (s *Store) RevokedSince(ctx context.Context, sinceMS int64) ([]string, int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT hash, revoked_ms FROM revoked_tokens WHERE revoked_ms >= ? ORDER BY revoked_ms`, sinceMS)
+	if err != nil {
+		return nil, sinceMS, fmt.Errorf("store: revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	newest := sinceMS
+	for rows.Next() {
+		var h string
+		var ms int64
+		if err := rows.Scan(&h, &ms); err != nil {
+			return nil, sinceMS, fmt.Errorf("store: revocations: %w", err)
+		}
+		out = append(out, h)
+		newest = max(newest, ms)
+	}
+	return out, newest, rows.Err()
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // Authenticate returns the user a token belongs to, or ErrUnauthorized.

@@ -1,7 +1,7 @@
 // Command roomcast-broker runs the roomcast Connect hub.
 //
 //	roomcast-broker [--listen ADDR] [--state-dir DIR] [--config FILE]
-//	roomcast-broker token create [--user NAME] [--state-dir DIR]
+//	roomcast-broker token create|list|revoke ...
 package main
 
 import (
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/broker"
-	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/discovery"
@@ -30,6 +29,11 @@ const usage = `usage:
   roomcast-broker [options]                  run the broker
   roomcast-broker token create [--user NAME] [--label TEXT] [--state-dir DIR]
                                              print a new token on the last line
+  roomcast-broker token list [--user NAME] [--json] [--state-dir DIR]
+                                             the tokens (id, user, label, created)
+  roomcast-broker token revoke ID|TOKEN [--state-dir DIR]
+                                             revoke a token; a running broker closes
+                                             its connections within 2 s
   roomcast-broker scan --music DIR [--state-dir DIR]
                                              index and measure a music folder now
 
@@ -54,10 +58,7 @@ type usageError struct{ error }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "token" {
-		if len(args) < 2 || args[1] != "create" {
-			return usageError{errors.New("usage: roomcast-broker token create [--user NAME] [--label TEXT] [--state-dir DIR]")}
-		}
-		return tokenCreate(args[2:], stdout, stderr)
+		return tokenCommand(args[1:], stdout, stderr)
 	}
 	if len(args) >= 1 && args[0] == "scan" {
 		return scanCommand(args[1:], stdout, stderr)
@@ -164,36 +165,4 @@ func waitAddr(ctx context.Context, b *broker.Broker) <-chan struct{} {
 		}
 	}()
 	return ch
-}
-
-func tokenCreate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("roomcast-broker token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	user := fs.String("user", "owner", "user the token belongs to (created if new)")
-	label := fs.String("label", "", "free text stored with the token")
-	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	if err := config.Apply(fs, "", false); err != nil {
-		return usageError{err}
-	}
-	s, err := store.OpenDir(*stateDir)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	tok, err := s.CreateToken(context.Background(), *user, *label)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "created a token for user %q in %s\n", *user, *stateDir)
-	fmt.Fprintln(stdout, tok)
-	return nil
 }
