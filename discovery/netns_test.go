@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // These tests build two network namespaces joined by a veth pair, with
@@ -36,27 +38,16 @@ var tools = []struct{ path, pkg string }{
 
 func requireNetns(t *testing.T, needAvahi bool) {
 	t.Helper()
-	miss := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
-	if os.Geteuid() != 0 {
-		miss("netns tests need root (network namespaces)")
-	}
+	testenv.Root(t, "netns tests (network namespaces)")
 	for _, tl := range tools {
 		if !needAvahi && tl.pkg != "iproute2" {
 			continue
 		}
-		if _, err := exec.LookPath(tl.path); err != nil {
-			miss("%s not found: apt-get install %s", tl.path, tl.pkg)
-		}
+		testenv.Tool(t, tl.path, tl.pkg)
 	}
 	if needAvahi {
 		if err := exec.Command("/usr/bin/python3", "-c", "import zeroconf").Run(); err != nil {
-			miss("/usr/bin/python3 cannot import zeroconf: apt-get install python3-zeroconf")
+			testenv.Missing(t, "/usr/bin/python3 cannot import zeroconf: apt-get install python3-zeroconf")
 		}
 	}
 }

@@ -9,21 +9,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
-)
 
-// needTool returns the path of an external program; without it the test
-// is skipped, or fails when CI=true, naming the Debian package.
-func needTool(t testing.TB, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: apt-get install %s", tool, pkg)
-		}
-		t.Skipf("%s not found (apt-get install %s); set CI=true to make this a failure", tool, pkg)
-	}
-	return p
-}
+	"github.com/roomcast/roomcast/internal/testenv"
+)
 
 func runTool(t testing.TB, name string, args ...string) {
 	t.Helper()
@@ -68,7 +56,7 @@ func addTrack(t testing.TB, music, rel, src string, tags ...string) string {
 // retag replaces a file's Vorbis comments (vorbiscomment -w).
 func retag(t testing.TB, path string, tags ...string) {
 	t.Helper()
-	bin := needTool(t, "vorbiscomment", "vorbis-tools")
+	bin := testenv.Tool(t, "vorbiscomment", "vorbis-tools")
 	args := []string{"-w"}
 	for _, tag := range tags {
 		args = append(args, "-t", tag)
@@ -84,8 +72,8 @@ func retag(t testing.TB, path string, tags ...string) {
 // duration, e.g. "pinknoise", "gain", "-20".
 func synth(t testing.TB, dir, name string, seconds float64, rate, channels int, effects ...string) string {
 	t.Helper()
-	sox := needTool(t, "sox", "sox")
-	oggenc := needTool(t, "oggenc", "vorbis-tools")
+	sox := testenv.Tool(t, "sox", "sox")
+	oggenc := testenv.Tool(t, "oggenc", "vorbis-tools")
 	wav := filepath.Join(t.TempDir(), "s.wav")
 	args := []string{"-n", "-r", itoa(rate), "-c", itoa(channels), "-b", "16", wav, "synth", ftoa(seconds)}
 	runTool(t, sox, append(args, effects...)...)

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 var (
@@ -49,7 +51,7 @@ func ffmpegR128(t *testing.T, bin string, input ...string) (i, peak float64) {
 // files, and on their concatenation for the album. ffmpeg prints one
 // decimal: agreement within 0.1 LU (integrated) and 0.2 dB (true peak).
 func TestLoudnessAgainstFFmpeg(t *testing.T) {
-	ffmpeg := needTool(t, "ffmpeg", "ffmpeg")
+	ffmpeg := testenv.Tool(t, "ffmpeg", "ffmpeg")
 	music := t.TempDir()
 	files := []string{
 		synth(t, music, "Album/1.ogg", 12, 44100, 2, "pinknoise", "gain", "-8"),

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 const (
@@ -75,7 +77,7 @@ func BenchmarkVsFFmpeg(b *testing.B) {
 }
 
 func benchVsFFmpeg(t *testing.B) {
-	bin := ffmpegOrSkip(t)
+	bin := testenv.Tool(t, "ffmpeg", "ffmpeg")
 	path := filepath.Join(t.TempDir(), "bench.wav")
 	if err := writeWAV(path, benchRate, 2, 0, benchSignal()); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // writeWAV writes interleaved float32 samples as an IEEE-float WAV file.
@@ -83,20 +85,6 @@ func readWAV(path string) (rate, channels int, samples []float32, err error) {
 	return 0, 0, nil, fmt.Errorf("%s: no data chunk", path)
 }
 
-// ffmpegOrSkip returns the ffmpeg binary; without it the test is skipped,
-// or fails when CI=true.
-func ffmpegOrSkip(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg required: apt-get install ffmpeg")
-		}
-		t.Skip("ffmpeg not found (apt-get install ffmpeg); set CI=true to make this a failure")
-	}
-	return p
-}
-
 type ffmpegSummary struct {
 	I, LRA, Peak float64
 }
@@ -154,7 +142,7 @@ func burstsMono(rate int, seconds float64) []float32 {
 // signals. ffmpeg prints one decimal, so agreement is checked to 0.1 LU
 // (integrated), 0.2 LU (LRA) and 0.2 dB (true peak).
 func TestAgainstFFmpeg(t *testing.T) {
-	bin := ffmpegOrSkip(t)
+	bin := testenv.Tool(t, "ffmpeg", "ffmpeg")
 	dir := t.TempDir()
 	cases := []struct {
 		name     string

@@ -12,6 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
 
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -20,7 +21,7 @@ import (
 // broker, and b itself receives nothing. When a goes away, Play on b
 // starts the session on b.
 func TestRemoteControl(t *testing.T) {
-	requireTool(t, "playerctl", "playerctl")
+	testenv.Tool(t, "playerctl", "playerctl")
 	tb := startBroker(t)
 	a := newFakeSpeaker(t, tb, "a", "Kitchen")
 	b := newFakeSpeaker(t, tb, "b", "Den")
@@ -64,7 +65,7 @@ func TestRemoteControl(t *testing.T) {
 // TestBusNameFallback: when another connection owns the well-known name,
 // the service takes the per-instance name, and playerctl finds it.
 func TestBusNameFallback(t *testing.T) {
-	requireTool(t, "playerctl", "playerctl")
+	testenv.Tool(t, "playerctl", "playerctl")
 	tb := startBroker(t)
 	a := newFakeSpeaker(t, tb, "a", "Kitchen")
 	a.playAlbum(t, 0, 0)
@@ -92,7 +93,7 @@ func TestBusNameFallback(t *testing.T) {
 // new one at the same address: the service reconnects, takes its name
 // again and works.
 func TestBusLossSurvived(t *testing.T) {
-	requireTool(t, "playerctl", "playerctl")
+	testenv.Tool(t, "playerctl", "playerctl")
 	tb := startBroker(t)
 	a := newFakeSpeaker(t, tb, "a", "Kitchen")
 	a.playAlbum(t, 0, 0)

@@ -18,22 +18,11 @@ import (
 
 	"github.com/roomcast/roomcast/broker"
 	"github.com/roomcast/roomcast/client"
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 )
 
 const wait = 5 * time.Second
-
-// requireTool skips the test when a command is missing, or fails it when
-// CI=true, naming the Debian package that provides it.
-func requireTool(t *testing.T, name, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (required when CI=true): apt-get install %s", name, pkg)
-		}
-		t.Skipf("%s not found (apt-get install %s); set CI=true to make this a failure", name, pkg)
-	}
-}
 
 // dbusDaemon is a private dbus-daemon the test started.
 type dbusDaemon struct {
@@ -45,7 +34,7 @@ type dbusDaemon struct {
 // and returns once it listens. It is killed when the test ends.
 func startDBus(t *testing.T, args ...string) *dbusDaemon {
 	t.Helper()
-	requireTool(t, "dbus-daemon", "dbus-daemon")
+	testenv.Tool(t, "dbus-daemon", "dbus-daemon")
 	cmd := exec.Command("dbus-daemon", append([]string{"--nofork", "--print-address=1"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -30,7 +31,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	requireTool(t, "playerctl", "playerctl")
+	testenv.Tool(t, "playerctl", "playerctl")
 	fx := &fixture{tb: startBroker(t)}
 	fx.a = newFakeSpeaker(t, fx.tb, "a", "Kitchen")
 	fx.a.playAlbum(t, 0, 10_000)
@@ -273,7 +274,7 @@ func TestPlayerctlControlsTheSession(t *testing.T) {
 // signature against the MPRIS specification, from the introspection XML
 // that dbus-send fetches.
 func TestIntrospection(t *testing.T) {
-	requireTool(t, "dbus-send", "dbus-bin")
+	testenv.Tool(t, "dbus-send", "dbus-bin")
 	tb := startBroker(t)
 	bus := sessionBus(t, t.TempDir())
 	conn := testConn(t, bus.addr)

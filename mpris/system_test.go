@@ -19,6 +19,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -109,9 +110,9 @@ func systemBusConfig(t *testing.T, dir, policy string) string {
 //   - what the policy does not open stays closed: other interfaces on
 //     the player, and other names for its owner.
 func TestSystemBusPolicy(t *testing.T) {
-	requireTool(t, "dbus-daemon", "dbus-daemon")
-	requireTool(t, "dbus-send", "dbus-bin")
-	requireTool(t, "playerctl", "playerctl")
+	testenv.Tool(t, "dbus-daemon", "dbus-daemon")
+	testenv.Tool(t, "dbus-send", "dbus-bin")
+	testenv.Tool(t, "playerctl", "playerctl")
 	policy, err := os.ReadFile(policyFile)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // The unit files are checked with systemd-analyze:
@@ -24,20 +26,6 @@ import (
 //     offline analysis assumes it runs as root, which is meaningless.
 //
 // Each check also runs on a deliberately broken copy, so it provably can fail.
-
-// systemdAnalyze returns the path of systemd-analyze, skipping the test when
-// it is missing unless CI=true, where a missing tool is a failure.
-func systemdAnalyze(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("systemd-analyze not found (required when CI=true): %v", err)
-		}
-		t.Skipf("systemd-analyze not found: %v", err)
-	}
-	return path
-}
 
 var binaries = []string{"/usr/bin/roomcastd", "/usr/bin/roomcast-broker"}
 
@@ -107,7 +95,7 @@ func verifyProblems(t *testing.T, tool, path string, user bool) []string {
 }
 
 func TestUnitsVerify(t *testing.T) {
-	tool := systemdAnalyze(t)
+	tool := testenv.Tool(t, "systemd-analyze", "systemd")
 	breakType := func(s string) string { return strings.Replace(s, "Type=notify", "Type=notify-bogus", 1) }
 	unknownKey := func(s string) string { return strings.Replace(s, "[Service]", "[Service]\nProtectEverything=yes", 1) }
 	cases := []struct {
@@ -161,7 +149,7 @@ func exposure(t *testing.T, tool, path string) float64 {
 }
 
 func TestUnitsSecurityExposure(t *testing.T) {
-	tool := systemdAnalyze(t)
+	tool := testenv.Tool(t, "systemd-analyze", "systemd")
 	// unharden keeps only [Unit] and the Exec/Type lines: a plain root service.
 	unharden := func(s string) string {
 		var kept []string
@@ -207,14 +195,8 @@ func TestUnitsSecurityExposure(t *testing.T) {
 // TestSysusers applies roomcast.sysusers.conf to a scratch root and checks
 // that it creates the system user roomcastd.service runs as, in group audio.
 func TestSysusers(t *testing.T) {
-	systemdAnalyze(t) // same availability rule: part of the systemd tool set
-	tool, err := exec.LookPath("systemd-sysusers")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("systemd-sysusers not found (required when CI=true): %v", err)
-		}
-		t.Skipf("systemd-sysusers not found: %v", err)
-	}
+	testenv.Tool(t, "systemd-analyze", "systemd") // same availability rule: part of the systemd tool set
+	tool := testenv.Tool(t, "systemd-sysusers", "systemd")
 	text, err := os.ReadFile("roomcast.sysusers.conf")
 	if err != nil {
 		t.Fatal(err)

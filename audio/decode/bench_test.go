@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jfreymuth/oggvorbis"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // benchSeconds is the length of the benchmark file.
@@ -44,8 +46,8 @@ func TestMain(m *testing.M) {
 // TestMain removes.
 func benchFile(b *testing.B) (string, []byte) {
 	b.Helper()
-	needTool(b, "sox", "sox libsox-fmt-all")
-	needTool(b, "oggenc", "vorbis-tools")
+	testenv.Tool(b, "sox", "sox libsox-fmt-all")
+	testenv.Tool(b, "oggenc", "vorbis-tools")
 	bench.once.Do(func() {
 		bench.dir, bench.err = os.MkdirTemp("", "decode-bench-")
 		if bench.err != nil {
@@ -138,7 +140,7 @@ func BenchmarkDecode(b *testing.B) {
 	})
 
 	b.Run("oggdec", func(b *testing.B) {
-		oggdec := needTool(b, "oggdec", "vorbis-tools")
+		oggdec := testenv.Tool(b, "oggdec", "vorbis-tools")
 		b.SetBytes(int64(len(data)))
 		var cpu time.Duration
 		t0 := time.Now()

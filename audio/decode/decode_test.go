@@ -16,6 +16,8 @@ import (
 
 	"github.com/jfreymuth/oggvorbis"
 	"github.com/jfreymuth/vorbis"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 var allFixtures = []string{"stereo.ogg", "mono_short.ogg", "mono22k.ogg", "hot.ogg"}
@@ -994,9 +996,9 @@ func TestPageReaderNoAllocs(t *testing.T) {
 // decode with libvorbis' oggdec (16-bit output: within 1 LSB, same length),
 // including re-paginated and granule-shifted variants.
 func TestAgainstOggdec(t *testing.T) {
-	sox := needTool(t, "sox", "sox libsox-fmt-all")
-	oggenc := needTool(t, "oggenc", "vorbis-tools")
-	oggdec := needTool(t, "oggdec", "vorbis-tools")
+	sox := testenv.Tool(t, "sox", "sox libsox-fmt-all")
+	oggenc := testenv.Tool(t, "oggenc", "vorbis-tools")
+	oggdec := testenv.Tool(t, "oggdec", "vorbis-tools")
 	dir := t.TempDir()
 	type src struct {
 		name        string

@@ -23,20 +23,6 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// needTool skips the test if an external program is missing, or fails it
-// when running in CI (CI=true), naming the Debian package to install.
-func needTool(t testing.TB, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: apt-get install %s", tool, pkg)
-		}
-		t.Skipf("%s not found (apt-get install %s)", tool, pkg)
-	}
-	return p
-}
-
 // run runs a command and fails the test with its output on error.
 func run(t testing.TB, name string, args ...string) {
 	t.Helper()

@@ -8,21 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// soxOrSkip returns the sox binary; it skips the test when sox is missing,
-// except under CI=true where the comparison is required.
-func soxOrSkip(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("sox")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("sox not found (apt-get install sox); required when CI=true")
-		}
-		t.Skip("sox not found")
-	}
-	return p
-}
+	"github.com/roomcast/roomcast/internal/testenv"
+)
 
 // writeRawF32 / readRawF32: headerless little-endian float32 (sox -t f32).
 func writeRawF32(t *testing.T, path string, x []float32) {
@@ -53,7 +41,7 @@ func readRawF32(t *testing.T, path string) []float32 {
 // stereo. Ours must be within 3 dB of sox -h on THD+N or below
 // −100 dB.
 func TestCompareSox(t *testing.T) {
-	sox := soxOrSkip(t)
+	sox := testenv.Tool(t, "sox", "sox")
 	dir := t.TempDir()
 	const in, out = 44100, 48000
 	run := func(x []float32, ch int, effect ...string) ([]float32, time.Duration) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // testLogger logs through t.Log at debug level when -v is given.
@@ -30,20 +32,6 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// requireTool returns the path of an external tool. A missing tool skips
-// the test, or fails it when CI=true, naming the Debian package.
-func requireTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (CI=true): apt-get install %s", name, pkg)
-		}
-		t.Skipf("%s not found: apt-get install %s", name, pkg)
-	}
-	return p
 }
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -222,9 +210,9 @@ type pulseServer struct {
 
 func startPulse(t *testing.T) *pulseServer {
 	t.Helper()
-	requireTool(t, "pulseaudio", "pulseaudio")
-	requireTool(t, "pactl", "pulseaudio-utils")
-	requireTool(t, "parec", "pulseaudio-utils")
+	testenv.Tool(t, "pulseaudio", "pulseaudio")
+	testenv.Tool(t, "pactl", "pulseaudio-utils")
+	testenv.Tool(t, "parec", "pulseaudio-utils")
 	dir, err := os.MkdirTemp("", "rcpa") // short: the socket path must fit sun_path
 	if err != nil {
 		t.Fatal(err)

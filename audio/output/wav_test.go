@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // wavSnapshot is what a concurrent reader saw at one moment.
@@ -205,8 +207,8 @@ func TestWAVSink(t *testing.T) {
 // TestWAVReadableByTools checks the file with sox and ffmpeg, and that
 // ffmpeg decodes exactly the samples written.
 func TestWAVReadableByTools(t *testing.T) {
-	sox := requireTool(t, "sox", "sox")
-	ffmpeg := requireTool(t, "ffmpeg", "ffmpeg")
+	sox := testenv.Tool(t, "sox", "sox")
+	ffmpeg := testenv.Tool(t, "ffmpeg", "ffmpeg")
 	const rate, channels = 44100, 2
 	path := filepath.Join(t.TempDir(), "tools.wav")
 	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: channels}, testLogger(t))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/receiver"
 )
@@ -94,7 +95,7 @@ func TestBadFiles(t *testing.T) {
 func TestPosition(t *testing.T) {
 	t.Parallel()
 	const rate = 44100
-	requireTool(t, "sox", "sox")
+	testenv.Tool(t, "sox", "sox")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "long.ogg")
 	encodeOgg(t, path, chord(40*rate, rate, 0.3), rate, 2, "0")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/roomcast/roomcast/audio/decode"
 	"github.com/roomcast/roomcast/audio/output"
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/receiver"
 )
@@ -35,20 +36,6 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// requireTool returns the path of an external tool. A missing tool skips
-// the test, or fails it when CI=true, naming the Debian package.
-func requireTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (CI=true): apt-get install %s", name, pkg)
-		}
-		t.Skipf("%s not found: apt-get install %s", name, pkg)
-	}
-	return p
 }
 
 // writeWAV16 writes interleaved samples as 16-bit PCM WAV (what oggenc
@@ -82,7 +69,7 @@ func writeWAV16(t testing.TB, path string, x []float32, rate, ch int) {
 // encodeOgg encodes samples with oggenc at quality q into path.
 func encodeOgg(t testing.TB, path string, x []float32, rate, ch int, q string) {
 	t.Helper()
-	requireTool(t, "oggenc", "vorbis-tools")
+	testenv.Tool(t, "oggenc", "vorbis-tools")
 	wav := strings.TrimSuffix(path, ".ogg") + ".wav"
 	writeWAV16(t, wav, x, rate, ch)
 	if out, err := exec.Command("oggenc", "-Q", "-q", q, "-o", path, wav).CombinedOutput(); err != nil {

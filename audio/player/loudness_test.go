@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/loudness"
 	"github.com/roomcast/roomcast/protocol"
 )
@@ -94,7 +95,7 @@ func ffmpegEBU(t testing.TB, path string) (lufs, tp float64) {
 // −1.1 dBTP on music; ffmpeg's meter interpolates differently again).
 func TestLoudness(t *testing.T) {
 	t.Parallel()
-	requireTool(t, "ffmpeg", "ffmpeg")
+	testenv.Tool(t, "ffmpeg", "ffmpeg")
 	const rate, secs = 44100, 3
 	dir := t.TempDir()
 	src := newFileSource()

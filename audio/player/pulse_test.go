@@ -16,6 +16,7 @@ import (
 
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -24,9 +25,9 @@ import (
 // kills it, by the pid in that directory, at cleanup.
 func startPulse(t *testing.T) {
 	t.Helper()
-	requireTool(t, "pulseaudio", "pulseaudio")
-	requireTool(t, "pactl", "pulseaudio-utils")
-	requireTool(t, "parec", "pulseaudio-utils")
+	testenv.Tool(t, "pulseaudio", "pulseaudio")
+	testenv.Tool(t, "pactl", "pulseaudio-utils")
+	testenv.Tool(t, "parec", "pulseaudio-utils")
 	dir, err := os.MkdirTemp("", "rcpl") // short: the socket path must fit sun_path
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func cleanStretch(x []float32) []float32 {
 // source signal's own (a gap, a dropped or repeated block or a gain jump
 // at a join gives steps several times larger).
 func TestPulseClickFree(t *testing.T) {
-	requireTool(t, "oggenc", "vorbis-tools")
+	testenv.Tool(t, "oggenc", "vorbis-tools")
 	startPulse(t)
 	const rate = 44100
 	dir := t.TempDir()

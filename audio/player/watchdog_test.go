@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/systemd"
 )
 
@@ -48,7 +49,7 @@ func (s stallingSource) Open(ctx context.Context, id string) (io.ReadSeekCloser,
 // "audio" heartbeat; when it hangs (here in a read that never returns),
 // the systemd watchdog pings stop, so systemd would restart the daemon.
 func TestStuckAudioLoopStopsWatchdogPings(t *testing.T) {
-	requireTool(t, "oggenc", "vorbis-tools")
+	testenv.Tool(t, "oggenc", "vorbis-tools")
 	dir := t.TempDir()
 	ogg := filepath.Join(dir, "a.ogg")
 	encodeOgg(t, ogg, chord(44100*30, 44100, 0.3), 44100, 2, "8")

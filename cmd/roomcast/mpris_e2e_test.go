@@ -9,19 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // sessionBus starts a private dbus-daemon and returns its address.
 func sessionBus(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"dbus-daemon", "playerctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s required (apt-get install dbus-daemon playerctl)", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testenv.Tool(t, "dbus-daemon", "dbus-daemon")
+	testenv.Tool(t, "playerctl", "playerctl")
 	sock := filepath.Join(t.TempDir(), "bus")
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address=unix:path="+sock)
 	if err := cmd.Start(); err != nil {

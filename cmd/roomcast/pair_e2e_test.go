@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // twoHosts creates two network namespaces joined by a veth pair (hub: v0
@@ -17,12 +19,8 @@ import (
 // exec prefixes of the two.
 func twoHosts(t *testing.T) (hub, speaker []string) {
 	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root and ip (apt-get install iproute2)")
-		}
-		t.Skip("needs root and ip (iproute2)")
-	}
+	testenv.Root(t, "this test (network namespaces)")
+	testenv.Tool(t, "ip", "iproute2")
 	a, b := fmt.Sprintf("rc-hub-%d", os.Getpid()), fmt.Sprintf("rc-spk-%d", os.Getpid())
 	t.Cleanup(func() {
 		exec.Command("ip", "netns", "del", a).Run()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // sweep track: sox's sine sweep from sweepF0 to sweepF1 Hz over sweepSecs
@@ -20,24 +22,13 @@ const (
 	sweepSecs        = 20
 )
 
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s required (apt-get install sox vorbis-tools)", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
-
 // encodeSweep writes the sox sine sweep (sweepF0 to sweepF1 Hz over secs
 // seconds; the position formulas assume secs = sweepSecs) as Ogg Vorbis
 // files into dir, one per name, with the given quality and tags.
 func encodeSweep(t *testing.T, secs int, dir, quality string, files map[string][]string) {
 	t.Helper()
-	needTools(t, "sox", "oggenc")
+	testenv.Tool(t, "sox", "sox")
+	testenv.Tool(t, "oggenc", "vorbis-tools")
 	wav := filepath.Join(t.TempDir(), "s.wav")
 	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", fmt.Sprint(secs),
 		"sine", fmt.Sprintf("%g-%g", sweepF0, sweepF1), "gain", "-6").CombinedOutput(); err != nil {
