@@ -36,11 +36,21 @@ func TestVolumeCurveWhilePlaying(t *testing.T) {
 	p.SetVolume(50)
 	linear, _ := dsp.ParseVolumeCurve("linear")
 	fixed, _ := dsp.ParseVolumeCurve("fixed")
+	// Switch at 0.9 s and 1.8 s of the track as heard (the output's
+	// position), not of the wall clock: a loaded machine cannot shift them.
 	go func() {
-		time.Sleep(900 * time.Millisecond)
-		p.SetVolumeCurve(linear)
-		time.Sleep(900 * time.Millisecond)
-		p.SetVolumeCurve(fixed)
+		for _, step := range []struct {
+			atMS  int64
+			curve dsp.VolumeCurve
+		}{{900, linear}, {1800, fixed}} {
+			for {
+				if _, pos := p.Position(); pos >= step.atMS {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			p.SetVolumeCurve(step.curve)
+		}
 	}()
 	evs := playList(t, p, []protocol.Track{tr}, false, 20*time.Second)
 	if len(evs) != 1 || evs[0].String() != "ended:tone" {
