@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // TestReloadRenamesEverywhere: a speaker's config file is edited and the
@@ -21,6 +23,7 @@ import (
 func TestReloadRenamesEverywhere(t *testing.T) {
 	hubNS, spkNS := twoHosts(t)
 	bus := sessionBus(t)
+	dbusSend := testenv.Tool(t, "dbus-send", "dbus-bin")
 	bin := buildAll(t)
 	hub, spk := t.TempDir(), t.TempDir()
 	hubCmd := exec.Command(hubNS[0], append(hubNS[1:], filepath.Join(bin, "roomcastd"), "--listen", "10.77.0.1:4100", "--state-dir", hub,
@@ -79,7 +82,7 @@ func TestReloadRenamesEverywhere(t *testing.T) {
 	identity := func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "dbus-send", "--bus="+bus, "--print-reply=literal", "--dest=org.mpris.MediaPlayer2.roomcast",
+		out, err := exec.CommandContext(ctx, dbusSend, "--bus="+bus, "--print-reply=literal", "--dest=org.mpris.MediaPlayer2.roomcast",
 			"/org/mpris/MediaPlayer2", "org.freedesktop.DBus.Properties.Get", "string:org.mpris.MediaPlayer2", "string:Identity").CombinedOutput()
 		if err != nil {
 			return "error: " + strings.TrimSpace(string(out))
