@@ -306,13 +306,31 @@ func TestCommandsWithRealAudio(t *testing.T) {
 		t.Fatalf("after play: %+v", s)
 	}
 	// A picker extrapolating the broker's state knows where the sound is
-	// to within 50 ms: compare status with the last samples written.
+	// to within 50 ms. status --json says the server-clock instant its
+	// position is for (position_at_ms); on loopback the broker shares this
+	// machine's clock, so that instant must fall within the command's run
+	// (the picker's clock estimate) and the sound at that instant is the
+	// file's end moved back by the time since (the command's own start-up
+	// time, long under load, does not count against it).
+	type told struct {
+		PositionMS   int64 `json:"position_ms"`
+		PositionAtMS int64 `json:"position_at_ms"`
+	}
 	var worst float64
 	for i := 0; i < 5; i++ {
+		before := time.Now()
+		var tl told
+		json.Unmarshal([]byte(run("status", "--json")), &tl)
+		after := time.Now()
+		if at := time.UnixMilli(tl.PositionAtMS); at.Before(before.Add(-5*time.Millisecond)) || at.After(after.Add(5*time.Millisecond)) {
+			t.Fatalf("status computed its position for %s, outside its run %s..%s: the clock estimate is off",
+				at.Format("15:04:05.000"), before.Format("15:04:05.000"), after.Format("15:04:05.000"))
+		}
+		readAt := time.Now()
 		s, rate, ch := readWAV(t, wav)
-		heard := sweepPosition(s, rate, ch, len(s)/ch-rate/25) + 0.04 // the file's end, in track time
-		told := float64(st().PositionMS) / 1000
-		worst = math.Max(worst, math.Abs(told-heard))
+		end := sweepPosition(s, rate, ch, len(s)/ch-rate/25) + 0.04 // the file's end, in track time
+		heard := end - readAt.Sub(time.UnixMilli(tl.PositionAtMS)).Seconds()
+		worst = math.Max(worst, math.Abs(float64(tl.PositionMS)/1000-heard))
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("picker extrapolation vs the sound: worst %.0f ms over 5 samples", worst*1000)
