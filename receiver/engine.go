@@ -141,6 +141,9 @@ func (e *clockEngine) Pause() error {
 	return nil
 }
 
+// Settle reports at once: a pause stops the clock immediately.
+func (e *clockEngine) Settle(time.Duration) bool { return true }
+
 func (e *clockEngine) Resume() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -571,14 +571,23 @@ func (r *Receiver) sendAutoPlay(c *client.Client) {
 	}
 }
 
-// settle waits (at most 800 ms) until the engine's position stops moving
-// after a pause: the fade-out and what the output still held have then been
-// heard, so the position reported to the next device is exactly where the
-// sound stopped here.
+// settle waits (at most 800 ms) until a pause has been heard to its end:
+// the fade-out and what the output still held were played, so the
+// position reported to the next device is exactly where the sound stopped
+// here. The audio player says so itself (Settle); for other engines it
+// waits until the position stops moving.
 func (r *Receiver) settle() {
+	const limit = 800 * time.Millisecond
+	if s, ok := r.player.engine.(settler); ok {
+		if !s.Settle(limit) {
+			r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
+		}
+		return
+	}
+	// Any other engine: wait until the position stops moving.
 	_, prev := r.player.engine.Position()
 	still := 0
-	for deadline := time.Now().Add(800 * time.Millisecond); time.Now().Before(deadline) && still < 2; {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && still < 2; {
 		time.Sleep(15 * time.Millisecond)
 		_, pos := r.player.engine.Position()
 		if pos == prev {
@@ -588,6 +597,12 @@ func (r *Receiver) settle() {
 		}
 		prev = pos
 	}
+}
+
+// settler is an Engine that can say when a pause has been heard to its
+// end (the audio player; the silent clock engine stops at once).
+type settler interface {
+	Settle(timeout time.Duration) bool
 }
 
 // remember keeps the last 256 command answers.

@@ -153,12 +153,25 @@ func TestPosition(t *testing.T) {
 	if err := p.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Settle returns once the pause has been heard to its end: from then
+	// on neither the position nor the file moves.
+	ts := time.Now()
+	if !p.Settle(2 * time.Second) {
+		t.Fatal("Settle after Pause did not return within 2 s")
+	}
+	settled := time.Since(ts)
 	_, q0 := p.Position()
+	fs := fileMS()
 	time.Sleep(500 * time.Millisecond)
 	_, q1 := p.Position()
 	if q1 != q0 {
-		t.Errorf("paused position moved from %d to %d ms", q0, q1)
+		t.Errorf("paused position moved from %d to %d ms after Settle", q0, q1)
+	}
+	if f := fileMS(); f != fs {
+		t.Errorf("the output wrote %.1f ms more after Settle", f-fs)
+	}
+	if ts := time.Now(); !p.Settle(time.Second) || time.Since(ts) > 100*time.Millisecond {
+		t.Errorf("Settle while paused took %v", time.Since(ts))
 	}
 	if err := p.Resume(); err != nil {
 		t.Fatal(err)
@@ -167,7 +180,8 @@ func TestPosition(t *testing.T) {
 	if _, r := p.Position(); r < q1+300 || r > q1+600 {
 		t.Errorf("500 ms after resume position is %d ms (paused at %d)", r, q1)
 	}
-	t.Logf("position %d ms vs file %.1f ms; +%d ms in %d ms; after seek %d ms; paused at %d ms", p0, f0, p1-p0, el, ps, q0)
+	t.Logf("position %d ms vs file %.1f ms; +%d ms in %d ms; after seek %d ms; paused at %d ms, settled %v after Pause",
+		p0, f0, p1-p0, el, ps, q0, settled.Round(time.Millisecond))
 }
 
 // TestPrefetch checks that the next track is opened Prefetch before the

@@ -119,6 +119,8 @@ type pipe struct {
 	// Fades before pause, seek and load.
 	fading  bool
 	fadeEnd int64 // output index after the last frame of the fade
+	// settling are Settle callers, released once no fade is pending.
+	settling []chan struct{}
 	fadeAct any   // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
 	padded  bool  // silence was written after the fade (seek, load)
 
@@ -183,6 +185,12 @@ func (pl *pipe) run() {
 			p.log.Warn("output error", "err", err)
 		case <-alive.C:
 		}
+		if len(pl.settling) > 0 && !pl.fading {
+			for _, ch := range pl.settling {
+				close(ch)
+			}
+			pl.settling = nil
+		}
 	}
 }
 
@@ -229,6 +237,8 @@ func (pl *pipe) handle(msg any) error {
 		pl.doLoad(c)
 	case cmdSetNext:
 		pl.setNext(c)
+	case cmdSettle:
+		pl.settling = append(pl.settling, c.done)
 	case cmdPause:
 		if !pl.play {
 			return nil

@@ -154,6 +154,7 @@ type (
 	cmdPause  struct{}
 	cmdResume struct{}
 	cmdSeek   struct{ posMS int64 }
+	cmdSettle struct{ done chan struct{} } // closed once no fade-out is pending
 	cmdClose  struct{}
 )
 
@@ -251,6 +252,25 @@ func (p *Player) SetNext(t *protocol.Track, albumContext bool) {
 
 // Pause fades out over 20 ms and stops the output once the fade was heard.
 func (p *Player) Pause() error { return p.send(cmdPause{}) }
+
+// Settle waits until no fade-out is pending: after Pause, until the
+// device has taken the fade's last frame and the output is stopped, so
+// Position is final. It reports false if that took longer than timeout
+// (or the player is closed). Safe from any goroutine.
+func (p *Player) Settle(timeout time.Duration) bool {
+	done := make(chan struct{})
+	if err := p.send(cmdSettle{done: done}); err != nil {
+		return false
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // Resume restarts the output with a 20 ms fade in.
 func (p *Player) Resume() error { return p.send(cmdResume{}) }
