@@ -121,8 +121,8 @@ type pipe struct {
 	fadeEnd int64 // output index after the last frame of the fade
 	// settling are Settle callers, released once no fade is pending.
 	settling []chan struct{}
-	fadeAct any   // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
-	padded  bool  // silence was written after the fade (seek, load)
+	fadeAct  any  // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
+	padded   bool // silence was written after the fade (seek, load)
 
 	// Crossfade (Options.Crossfade, SetCrossfade).
 	xfOut     *track
