@@ -29,12 +29,20 @@ func TestAlbumNull(t *testing.T) {
 	if len(files) == 0 || secs <= 0 {
 		t.Fatal("no .ogg files or no ROOMCAST_ALBUM_SECS")
 	}
+	var err error
 	src := newFileSource()
 	var list []protocol.Track
 	for i, f := range files {
 		list = append(list, src.add(strconv.Itoa(i), f))
 	}
-	p, err := New(Options{Source: src, Output: output.Spec{Kind: output.KindNull}})
+	spec := output.Spec{Kind: output.KindNull}
+	if o := os.Getenv("ROOMCAST_ALBUM_OUTPUT"); o != "" { // e.g. wav:/dev/null, to compare sinks
+		if spec, err = output.ParseSpec(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	periodMS, _ := strconv.Atoi(os.Getenv("ROOMCAST_ALBUM_PERIOD_MS")) // 0: the default
+	p, err := New(Options{Source: src, Output: spec, PeriodMS: periodMS})
 	if err != nil {
 		t.Fatal(err)
 	}
