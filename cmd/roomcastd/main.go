@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,6 +36,7 @@ import (
 	"github.com/roomcast/roomcast/events"
 	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/mpris"
+	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/receiver"
 	"github.com/roomcast/roomcast/systemd"
 )
@@ -169,6 +171,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.cacheBytes < 0 {
 		return nil, usageError{fmt.Errorf("--cache-size %d: must be 0 or more", o.cacheBytes)}
+	}
+	if len(o.name) > protocol.MaxNameLen || strings.ContainsFunc(o.name, unicode.IsControl) {
+		return nil, usageError{fmt.Errorf("--name: at most %d bytes and no control characters", protocol.MaxNameLen)}
 	}
 	if o.volume < 0 || o.volume > 100 {
 		return nil, usageError{fmt.Errorf("--volume %d: must be 0-100", o.volume)}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -225,4 +227,44 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestBadOptionsRefused: every bad value is a usage error naming the
+// option, from flags and from the config file alike (a SIGHUP reload uses
+// the same parser, so a bad edit is refused the same way).
+func TestBadOptionsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		key, val, flagVal string // config value (TOML) and flag value
+		mention           string
+	}{
+		{"name", `"` + strings.Repeat("x", 257) + `"`, strings.Repeat("x", 257), "--name"},
+		{"name", `"Kitchen\u0007"`, "Kitchen\a", "--name"},
+		{"volume-curve", `"loud"`, "loud", "volume curve"},
+		{"volume-curve", `"log:5"`, "log:5", "volume curve"},
+		{"crossfade", `"31s"`, "31s", "--crossfade"},
+		{"volume", `101`, "101", "--volume"},
+		{"normalize-target", `-80.0`, "-80", "--normalize-target"},
+		{"period-ms", `0`, "0", "--period-ms"},
+	}
+	for _, c := range cases {
+		var errb strings.Builder
+		_, err := parseOptions([]string{"--" + c.key, c.flagVal, "--state-dir", dir}, &errb)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("flag --%s %.20q: %v, want a usage error about %s", c.key, c.flagVal, err, c.mention)
+		}
+		cfg := filepath.Join(dir, "bad.toml")
+		if err := os.WriteFile(cfg, []byte(c.key+" = "+c.val+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = parseOptions([]string{"--config", cfg, "--state-dir", dir}, &errb)
+		if !errors.As(err, &ue) {
+			t.Errorf("config %s = %.20s: %v, want a usage error", c.key, c.val, err)
+		}
+	}
+	o, err := parseOptions([]string{"--name", "Küche", "--volume-curve", "log:60", "--state-dir", dir}, io.Discard)
+	if err != nil || o.name != "Küche" || o.volumeCurve.String() != "log:60" {
+		t.Fatalf("good options: %+v %v", o, err)
+	}
 }
