@@ -47,9 +47,9 @@ type AdvertiserOptions struct {
 // another device (different id) shows up with our name, the device with
 // the greater id renames itself; when SetPaired changes the TXT record,
 // re-announce; when SetName changes the wanted name, say goodbye for the
-// old instance and announce the first free name of the new one. Re-announcing sends goodbyes then the new announcement
-// within about half a second, inside the one second grace receivers give
-// a goodbye. On cancel: goodbye packets, then Run returns nil.
+// old instance and announce the first free name of the new one.
+// Re-announcing sends goodbyes then the new announcement within about half
+// a second, inside the one second grace receivers give a goodbye. On cancel: goodbye packets, then Run returns nil.
 type Advertiser struct {
 	opts     AdvertiserOptions
 	name     string // the wanted name Run works with; owned by Run
