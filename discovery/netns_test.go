@@ -681,3 +681,42 @@ func TestMDNSAnnounceLatency(t *testing.T) {
 		t.Fatalf("median %v: announcing is too slow", med)
 	}
 }
+
+// TestMDNSInterfaceComesUp: a speaker that starts before its network
+// (a Pi whose Wi-Fi joins after boot) announces as soon as the interface
+// comes up, stops while it is down, and announces again when it returns.
+func TestMDNSInterfaceComesUp(t *testing.T) {
+	requireNetns(t, false)
+	n := newNetPair(t)
+	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "down")
+	ours := startHelper(t, n.nsB, "browse", "H_IFACES="+n.ifB)
+	adv := startHelper(t, n.nsA, "advertise", "H_IFACES="+n.ifA, "H_NAME=Porch", "H_ID=rc-late-a", "H_PORT=4101")
+	waitLine(t, adv, 10*time.Second, "advertiser starts", func(l helperLine) bool { return l.Event == "start" })
+	time.Sleep(time.Second) // several interface polls with the link down
+	select {
+	case line := <-adv.out:
+		t.Fatalf("announced with its only interface down: %s", line)
+	default:
+	}
+	up := time.Now()
+	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
+	waitLine(t, adv, 10*time.Second, "announces once the link is up", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Porch" })
+	waitLine(t, ours, 10*time.Second, "listed in the other namespace", func(l helperLine) bool {
+		sp := findSpeaker(l, "Porch")
+		return sp != nil && sp.ID == "rc-late-a"
+	})
+	t.Logf("listed %v after the link came up", time.Since(up).Round(time.Millisecond))
+
+	// Down: nothing to announce on. Up again: announced again.
+	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "down")
+	waitLine(t, adv, 10*time.Second, "stops announcing while down", func(l helperLine) bool { return l.Event == "instance" && l.Name == "" })
+	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
+	waitLine(t, adv, 10*time.Second, "announces again", func(l helperLine) bool { return l.Event == "instance" && l.Name == "Porch" })
+	// The goodbye sent while the link was down never arrived, so ours may
+	// simply still list it; a browser started now proves it answers again.
+	fresh := startHelper(t, n.nsB, "browse", "H_IFACES="+n.ifB)
+	waitLine(t, fresh, 10*time.Second, "found by a new browser after the return", func(l helperLine) bool {
+		sp := findSpeaker(l, "Porch")
+		return sp != nil && sp.ID == "rc-late-a"
+	})
+}
