@@ -720,3 +720,29 @@ func TestMDNSInterfaceComesUp(t *testing.T) {
 		return sp != nil && sp.ID == "rc-late-a"
 	})
 }
+
+// TestMDNSInterfaceAppearsLater: --mdns names an interface that does not
+// exist yet (a USB Wi-Fi adapter plugged in after boot); the speaker
+// announces once it appears with an address.
+func TestMDNSInterfaceAppearsLater(t *testing.T) {
+	requireNetns(t, false)
+	n := newNetPair(t) // only for its namespaces and their clean-up
+	late, peer := n.ifA+"l", n.ifB+"l"
+	adv := startHelper(t, n.nsA, "advertise", "H_IFACES="+late, "H_NAME=Attic", "H_ID=rc-late-b", "H_PORT=4101")
+	waitLine(t, adv, 10*time.Second, "advertiser starts", func(l helperLine) bool { return l.Event == "start" })
+	time.Sleep(time.Second)
+	subnet := strings.Replace(n.subnet, "10.99.", "10.97.", 1)
+	run(t, "ip", "-n", n.nsA, "link", "add", late, "type", "veth", "peer", "name", peer, "netns", n.nsB)
+	run(t, "ip", "-n", n.nsA, "addr", "add", subnet+".1/24", "dev", late)
+	run(t, "ip", "-n", n.nsB, "addr", "add", subnet+".2/24", "dev", peer)
+	run(t, "ip", "-n", n.nsB, "link", "set", peer, "up")
+	ours := startHelper(t, n.nsB, "browse", "H_IFACES="+peer)
+	run(t, "ip", "-n", n.nsA, "link", "set", late, "up")
+	waitLine(t, adv, 10*time.Second, "announces once the interface exists and is up", func(l helperLine) bool {
+		return l.Event == "instance" && l.Name == "Attic"
+	})
+	waitLine(t, ours, 10*time.Second, "listed on the new link", func(l helperLine) bool {
+		sp := findSpeaker(l, "Attic")
+		return sp != nil && slices.ContainsFunc(sp.Addrs, func(a netip.Addr) bool { return a.String() == subnet+".1" })
+	})
+}
