@@ -233,10 +233,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	persistDone := make(chan struct{})
 	go func() { b.persist.run(persistCtx); close(persistDone) }()
 	go func() { errc <- srv.Serve(ln) }()
-	revokeCtx, stopRevoke := context.WithCancel(context.Background())
+	revokeCtx, cancelRevoke := context.WithCancel(context.Background())
 	revokeDone := make(chan struct{})
 	go func() { b.watchRevocations(revokeCtx); close(revokeDone) }()
-	defer func() { stopRevoke(); <-revokeDone }()
+	var revokeOnce sync.Once
+	stopRevocations := func() { revokeOnce.Do(func() { cancelRevoke(); <-revokeDone }) }
+	defer stopRevocations()
 
 	var msrv *http.Server
 	if b.opts.MetricsAddr != "" {
@@ -274,6 +276,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.wg.Wait()
 	stopPersist()
 	<-persistDone
+	stopRevocations() // before the store closes under it
 	if b.ownsStore {
 		b.store.Close()
 	}
