@@ -44,8 +44,9 @@ import (
 const usage = `usage: roomcastd [options]
 
 Joins the broker given by --broker, or, with none, runs an embedded broker
-on --listen and joins it. SIGHUP re-reads the config file and applies, without stopping playback: name
-(pickers, mDNS, MPRIS), normalization, volume curve, crossfade, log level.
+on --listen and joins it. SIGHUP re-reads the config file and applies,
+without stopping playback: name (pickers, mDNS, MPRIS), normalization,
+volume curve, crossfade, log level.
 
 options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
 `
