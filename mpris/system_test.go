@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -151,7 +150,7 @@ func TestSystemBusPolicy(t *testing.T) {
 			name = cur.Username
 		}
 		if owner, err = user.Lookup(name); err != nil {
-			t.Skipf("no user roomcast and no user %s to stand in: %v", name, err)
+			testenv.Missing(t, "no user roomcast and no user %s to stand in: %v", name, err)
 		}
 		edited := strings.ReplaceAll(string(policy), `user="roomcast"`, `user="`+name+`"`)
 		mustf(t, strings.Count(string(policy), `user="roomcast"`) == 1, "the policy should name user roomcast exactly once")
@@ -165,8 +164,8 @@ func TestSystemBusPolicy(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(owner.Uid)
 	gid, _ := strconv.Atoi(owner.Gid)
-	if uid != os.Geteuid() && os.Geteuid() != 0 {
-		t.Skipf("running the service as %s needs root", owner.Username)
+	if uid != os.Geteuid() {
+		testenv.Root(t, "running the service as "+owner.Username)
 	}
 
 	tb := startBroker(t)
@@ -174,12 +173,7 @@ func TestSystemBusPolicy(t *testing.T) {
 	a.playAlbum(t, 0, 5_000)
 
 	// The service, as the owner user, in a copy of this test binary.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "mpris.test")
-	copyFile(t, exe, bin)
+	bin := testenv.SharedExecutable(t)
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "DBUS_SYSTEM_BUS_ADDRESS="+bus.addr,
@@ -273,23 +267,4 @@ func asUser(uid, gid int, name string, args ...string) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

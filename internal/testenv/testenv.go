@@ -6,15 +6,20 @@
 // every tool, cannot pass by quietly skipping. Messages name the Debian
 // package to install.
 //
-// Only that rule lives here. Skips that do not depend on CI (a test that
-// cannot run as root, a harness that only fits one setup) stay with their
-// tests.
+// No test skips for any other reason. Tests that must not run as root
+// run themselves again as another user (RerunAs, SharedExecutable).
 package testenv
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -49,4 +54,64 @@ func Root(t testing.TB, why string) {
 	if uid := os.Geteuid(); uid != 0 {
 		Missing(t, "running as uid %d: %s needs root", uid, why)
 	}
+}
+
+// SharedExecutable copies the running test binary into a new directory
+// that every user may enter and returns the copy's path: a test that runs
+// part of itself as another user starts that copy (the go tool builds test
+// binaries in a directory private to whoever ran it).
+func SharedExecutable(t testing.TB) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: it lies inside a directory only its owner may enter.
+	dir, err := os.MkdirTemp("", "roomcast-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	bin := filepath.Join(dir, filepath.Base(exe))
+	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// RerunAs runs the calling test again, alone, in a copy of the test
+// binary as the user named name, from the current directory, and fails t
+// unless that run passes (a skip there counts as a failure). The caller
+// must be root and return after RerunAs; in the child os.Geteuid() is the
+// user's. A missing user is Missing.
+func RerunAs(t *testing.T, name string) {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		Missing(t, "no user %s to run %s as: %v", name, t.Name(), err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	cmd := exec.Command(SharedExecutable(t), "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as user %s: %v\n%s", t.Name(), name, err, out)
+	}
+	t.Logf("ran as user %s (uid %d): passed", name, uid)
 }

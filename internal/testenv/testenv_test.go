@@ -8,19 +8,17 @@ import (
 	"testing"
 )
 
-// childEnv makes TestChild run the check it names; the parent tests
-// re-run this test binary with it, since a failing or skipping check ends
-// the test that calls it.
+// childEnv makes TestFailInCISkipOtherwise, re-run by itself in a child
+// process, run the one check it names (a failing or skipping check ends
+// the test that calls it, so each outcome needs a process of its own).
 const childEnv = "ROOMCAST_TESTENV_CHILD"
 
 const missingTool = "roomcast-testenv-no-such-tool"
 
-// TestChild is the child's side: it runs one check that cannot be met and
-// says so if the check lets it go on.
-func TestChild(t *testing.T) {
-	switch os.Getenv(childEnv) {
-	case "":
-		t.Skip("run by the other tests in a child process")
+// childCheck is the child's side: it runs one check that cannot be met
+// and says so if the check lets it go on.
+func childCheck(t *testing.T, check string) {
+	switch check {
 	case "tool":
 		Tool(t, missingTool, "roomcast-testenv-pkg")
 	case "root":
@@ -31,11 +29,11 @@ func TestChild(t *testing.T) {
 	t.Log("CHECK PASSED")
 }
 
-// runChild runs TestChild with check and CI set to ci ("" = unset) and
+// runChild runs this test in a child with check and CI set to ci ("" = unset) and
 // returns its output and whether it succeeded.
 func runChild(t *testing.T, check, ci string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailInCISkipOtherwise$", "-test.v", "-test.count=1")
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "CI=") || strings.HasPrefix(kv, childEnv+"=")
 	})
@@ -53,6 +51,10 @@ func runChild(t *testing.T, check, ci string) (string, bool) {
 }
 
 func TestFailInCISkipOtherwise(t *testing.T) {
+	if check := os.Getenv(childEnv); check != "" {
+		childCheck(t, check)
+		return
+	}
 	checks := map[string]string{
 		"tool":    missingTool + " not found: apt-get install roomcast-testenv-pkg",
 		"missing": "no widget here",
@@ -70,9 +72,9 @@ func TestFailInCISkipOtherwise(t *testing.T) {
 				t.Errorf("%s, CI=%q: the test went on past the check:\n%s", check, ci, out)
 			case !strings.Contains(out, msg):
 				t.Errorf("%s, CI=%q: output lacks %q:\n%s", check, ci, msg, out)
-			case ci == "true" && (ok || !strings.Contains(out, "--- FAIL: TestChild")):
+			case ci == "true" && (ok || !strings.Contains(out, "--- FAIL: TestFailInCISkipOtherwise")):
 				t.Errorf("%s, CI=true: want a failure:\n%s", check, out)
-			case ci != "true" && (!ok || !strings.Contains(out, "--- SKIP: TestChild")):
+			case ci != "true" && (!ok || !strings.Contains(out, "--- SKIP: TestFailInCISkipOtherwise")):
 				t.Errorf("%s, CI=%q: want a skip:\n%s", check, ci, out)
 			}
 		}
