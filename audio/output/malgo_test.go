@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gen2brain/malgo"
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // feed writes a phase-continuous sine into out until ctx ends, using the
@@ -69,7 +70,7 @@ func TestNullBackendConstant(t *testing.T) {
 		ctx.Free()
 		t.Fatal("malgo.BackendNull initialised a context: it may be the null backend after all")
 	}
-	out, err := open(Spec{Kind: KindNull}, Options{}, testLogger(t))
+	out, err := open(Spec{Kind: KindNull}, Options{}, testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("open null backend (14): %v", err)
 	}
@@ -84,7 +85,7 @@ func TestNullBackendConstant(t *testing.T) {
 // rate, the position must follow, and Pause must stop consumption.
 func TestNullBackendPlays(t *testing.T) {
 	const rate = 44100
-	out, err := Open(Spec{Kind: KindNull}, Options{SampleRate: rate, Channels: 2, PeriodMS: 10}, testLogger(t))
+	out, err := Open(Spec{Kind: KindNull}, Options{SampleRate: rate, Channels: 2, PeriodMS: 10}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

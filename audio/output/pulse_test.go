@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 // -6 dBFS peak sine: RMS is 3 dB lower.
@@ -32,7 +34,7 @@ func TestPulseNullSink(t *testing.T) {
 		t.Errorf("List() = %+v, %v; pulse:ci_sink missing", devs, err)
 	}
 
-	out, err := Open(Spec{Kind: KindPulse}, Options{SampleRate: rate, Channels: 2}, testLogger(t))
+	out, err := Open(Spec{Kind: KindPulse}, Options{SampleRate: rate, Channels: 2}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestPulseDeviceLoss(t *testing.T) {
 	// (miniaudio connects with PA_STREAM_DONT_MOVE). With the default sink
 	// the stream would be moved to another sink instead, not lost.
 	out, err := Open(Spec{Kind: KindPulse, Device: "ci_sink"},
-		Options{SampleRate: rate, Channels: 2, RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond}, testLogger(t))
+		Options{SampleRate: rate, Channels: 2, RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestPulseServerRestart(t *testing.T) {
 	pa := startPulse(t)
 	const rate = 44100
 	out, err := Open(Spec{Kind: KindPulse}, Options{SampleRate: rate, Channels: 2,
-		RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond}, testLogger(t))
+		RetryMin: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestWAVSink(t *testing.T) {
 		periodMS = 10
 	)
 	path := filepath.Join(t.TempDir(), "out.wav")
-	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: channels, PeriodMS: periodMS}, testLogger(t))
+	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: channels, PeriodMS: periodMS}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestWAVReadableByTools(t *testing.T) {
 	ffmpeg := testenv.Tool(t, "ffmpeg", "ffmpeg")
 	const rate, channels = 44100, 2
 	path := filepath.Join(t.TempDir(), "tools.wav")
-	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: channels}, testLogger(t))
+	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: channels}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestWAVOpenErrors(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	const rate, ch = 8000, 1
 	path := filepath.Join(t.TempDir(), "life.wav")
-	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: ch, PeriodMS: 10, RingFrames: 4000}, testLogger(t))
+	out, err := Open(Spec{Kind: KindWAV, Path: path}, Options{SampleRate: rate, Channels: ch, PeriodMS: 10, RingFrames: 4000}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -22,21 +21,6 @@ import (
 	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/receiver"
 )
-
-// testLogger logs through t.Log at debug level when -v is given.
-func testLogger(t testing.TB) *slog.Logger {
-	if !testing.Verbose() {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // writeWAV16 writes interleaved samples as 16-bit PCM WAV (what oggenc
 // reads everywhere).
@@ -288,7 +272,7 @@ func newWAVPlayer(t testing.TB, src Source, opts Options) (*Player, string) {
 	opts.Source = src
 	opts.Output = output.Spec{Kind: output.KindWAV, Path: path}
 	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+		opts.Logger = testenv.Logger(t)
 	}
 	p, err := New(opts)
 	if err != nil {

@@ -132,7 +132,7 @@ func TestPulseClickFree(t *testing.T) {
 	// recording without the null sink's own dropouts.
 	record := func() (clean, x []float32, evs []event) {
 		p, err := New(Options{Source: src, Output: output.Spec{Kind: output.KindPulse},
-			Normalize: dsp.GainPolicy{Mode: dsp.ModeOff}, Logger: testLogger(t)})
+			Normalize: dsp.GainPolicy{Mode: dsp.ModeOff}, Logger: testenv.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

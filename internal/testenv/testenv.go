@@ -13,6 +13,7 @@ package testenv
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -114,4 +115,20 @@ func RerunAs(t *testing.T, name string) {
 		t.Fatalf("%s as user %s: %v\n%s", t.Name(), name, err, out)
 	}
 	t.Logf("ran as user %s (uid %d): passed", name, uid)
+}
+
+// Logger logs through t.Log at debug level when the test runs with -v,
+// and is nil (discard) otherwise.
+func Logger(t testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
