@@ -26,28 +26,36 @@ import (
 // reads everywhere).
 func writeWAV16(t testing.TB, path string, x []float32, rate, ch int) {
 	t.Helper()
-	data := make([]byte, 44+2*len(x))
-	le := binary.LittleEndian
-	copy(data[0:], "RIFF")
-	le.PutUint32(data[4:], uint32(36+2*len(x)))
-	copy(data[8:], "WAVEfmt ")
-	le.PutUint32(data[16:], 16)
-	le.PutUint16(data[20:], 1)
-	le.PutUint16(data[22:], uint16(ch))
-	le.PutUint32(data[24:], uint32(rate))
-	le.PutUint32(data[28:], uint32(rate*ch*2))
-	le.PutUint16(data[32:], uint16(ch*2))
-	le.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	le.PutUint32(data[40:], uint32(2*len(x)))
-	for i, v := range x {
+	data := wavHeader(len(x), rate, ch, 16, 1)
+	for _, v := range x {
 		s := math.Round(float64(v) * 32767)
 		s = math.Max(-32768, math.Min(32767, s))
-		le.PutUint16(data[44+2*i:], uint16(int16(s)))
+		data = binary.LittleEndian.AppendUint16(data, uint16(int16(s)))
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wavHeader is the 44-byte header of a WAV file of samples interleaved
+// samples, bits each, in format (1 PCM, 3 float), with capacity for them.
+func wavHeader(samples, rate, ch, bits, format int) []byte {
+	size := samples * bits / 8
+	data := make([]byte, 44, 44+size)
+	le := binary.LittleEndian
+	copy(data[0:], "RIFF")
+	le.PutUint32(data[4:], uint32(36+size))
+	copy(data[8:], "WAVEfmt ")
+	le.PutUint32(data[16:], 16)
+	le.PutUint16(data[20:], uint16(format))
+	le.PutUint16(data[22:], uint16(ch))
+	le.PutUint32(data[24:], uint32(rate))
+	le.PutUint32(data[28:], uint32(rate*ch*bits/8))
+	le.PutUint16(data[32:], uint16(ch*bits/8))
+	le.PutUint16(data[34:], uint16(bits))
+	copy(data[36:], "data")
+	le.PutUint32(data[40:], uint32(size))
+	return data
 }
 
 // encodeOgg encodes samples with oggenc at quality q into path.
@@ -134,22 +142,9 @@ func readWAV(t testing.TB, path string) (samples []float32, rate, ch int) {
 // ffmpeg).
 func writeWAVFloat(t testing.TB, path string, x []float32, rate, ch int) {
 	t.Helper()
-	data := make([]byte, 44+4*len(x))
-	le := binary.LittleEndian
-	copy(data[0:], "RIFF")
-	le.PutUint32(data[4:], uint32(36+4*len(x)))
-	copy(data[8:], "WAVEfmt ")
-	le.PutUint32(data[16:], 16)
-	le.PutUint16(data[20:], 3)
-	le.PutUint16(data[22:], uint16(ch))
-	le.PutUint32(data[24:], uint32(rate))
-	le.PutUint32(data[28:], uint32(rate*ch*4))
-	le.PutUint16(data[32:], uint16(ch*4))
-	le.PutUint16(data[34:], 32)
-	copy(data[36:], "data")
-	le.PutUint32(data[40:], uint32(4*len(x)))
-	for i, v := range x {
-		le.PutUint32(data[44+4*i:], math.Float32bits(v))
+	data := wavHeader(len(x), rate, ch, 32, 3)
+	for _, v := range x {
+		data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
