@@ -2,7 +2,6 @@ package library
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,34 +20,12 @@ func runTool(t testing.TB, name string, args ...string) {
 	}
 }
 
-func copyFile(t testing.TB, src, dst string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // addTrack copies the Ogg file src to music/rel and replaces its Vorbis
 // comments with tags ("KEY=value"); it returns the new file's path.
 func addTrack(t testing.TB, music, rel, src string, tags ...string) string {
 	t.Helper()
 	dst := filepath.Join(music, filepath.FromSlash(rel))
-	copyFile(t, src, dst)
+	testenv.CopyFile(t, src, dst, 0o644)
 	retag(t, dst, tags...)
 	return dst
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 )
 
 const testToken = "test-token"
@@ -41,10 +43,10 @@ func serveTestLibrary(t *testing.T) *served {
 	t.Helper()
 	music := t.TempDir()
 	plain := fixturePath("plain.ogg")
-	copyFile(t, fixturePath("tagged.ogg"), filepath.Join(music, "Band A/First Album/03.ogg"))
+	testenv.CopyFile(t, fixturePath("tagged.ogg"), filepath.Join(music, "Band A/First Album/03.ogg"), 0o644)
 	addTrack(t, music, "Band A/First Album/01.ogg", plain, "TITLE=Opener", "ARTIST=Band A", "ALBUM=First Album", "TRACKNUMBER=1")
 	addTrack(t, music, "Folder Art/1.ogg", plain, "TITLE=F1", "ARTIST=C", "ALBUM=Folder Art", "TRACKNUMBER=1")
-	copyFile(t, fixturePath("cover.jpg"), filepath.Join(music, "Folder Art/folder.jpg"))
+	testenv.CopyFile(t, fixturePath("cover.jpg"), filepath.Join(music, "Folder Art/folder.jpg"), 0o644)
 	addTrack(t, music, "No Art/1.ogg", plain, "TITLE=N1", "ARTIST=D", "ALBUM=No Art")
 	l := openLib(t, music)
 	runOnce(t, l)
@@ -159,7 +161,7 @@ func TestServeAuthAndTraversal(t *testing.T) {
 	id := trackID("Folder Art/1.ogg")
 	passwd, _ := os.ReadFile("/etc/passwd")
 	outside := filepath.Join(filepath.Dir(s.music), "outside.ogg")
-	copyFile(t, fixturePath("plain.ogg"), outside)
+	testenv.CopyFile(t, fixturePath("plain.ogg"), outside, 0o644)
 
 	auth := []struct {
 		name string

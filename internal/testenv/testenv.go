@@ -76,13 +76,24 @@ func SharedExecutable(t testing.TB) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open(exe)
+	bin := filepath.Join(dir, filepath.Base(exe))
+	CopyFile(t, exe, bin, 0o755)
+	return bin
+}
+
+// CopyFile copies src to dst (created with mode perm, its directory too),
+// failing t on any error.
+func CopyFile(t testing.TB, src, dst string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	bin := filepath.Join(dir, filepath.Base(exe))
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +103,6 @@ func SharedExecutable(t testing.TB) string {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return bin
 }
 
 // RerunAs runs the calling test again, alone, in a copy of the test
