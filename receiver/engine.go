@@ -19,6 +19,9 @@ type Engine interface {
 	// Pause fades out and stops; Resume fades in.
 	Pause() error
 	Resume() error
+	// Settle waits (at most timeout) until a pause has been heard to its
+	// end, so that Position is final; it reports whether it was.
+	Settle(timeout time.Duration) bool
 	// SeekTo jumps within the current track.
 	SeekTo(posMS int64) error
 	// SetVolume sets 0..100 (ramped).

@@ -574,35 +574,12 @@ func (r *Receiver) sendAutoPlay(c *client.Client) {
 // settle waits (at most 800 ms) until a pause has been heard to its end:
 // the fade-out and what the output still held were played, so the
 // position reported to the next device is exactly where the sound stopped
-// here. The audio player says so itself (Settle); for other engines it
-// waits until the position stops moving.
+// here.
 func (r *Receiver) settle() {
 	const limit = 800 * time.Millisecond
-	if s, ok := r.player.engine.(settler); ok {
-		if !s.Settle(limit) {
-			r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
-		}
-		return
+	if !r.player.engine.Settle(limit) {
+		r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
 	}
-	// Any other engine: wait until the position stops moving.
-	_, prev := r.player.engine.Position()
-	still := 0
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && still < 2; {
-		time.Sleep(15 * time.Millisecond)
-		_, pos := r.player.engine.Position()
-		if pos == prev {
-			still++
-		} else {
-			still = 0
-		}
-		prev = pos
-	}
-}
-
-// settler is an Engine that can say when a pause has been heard to its
-// end (the audio player; the silent clock engine stops at once).
-type settler interface {
-	Settle(timeout time.Duration) bool
 }
 
 // remember keeps the last 256 command answers.
