@@ -206,20 +206,16 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]TokenInfo, error) {
 // connections that use the token.
 func (s *Store) RevokeToken(ctx context.Context, ref string) (TokenInfo, error) {
 	ref = strings.TrimSpace(ref)
-	var where, arg string
+	var lo string // the whole hash, or a prefix of it
 	switch {
 	case strings.HasPrefix(ref, TokenPrefix):
-		where, arg = `t.hash = ?`, HashToken(ref)
+		lo = HashToken(ref)
 	case len(ref) >= 8 && len(ref) <= 64 && isHex(ref):
-		where, arg = `t.hash >= ? AND t.hash < ?`, strings.ToLower(ref)
+		lo = strings.ToLower(ref)
 	default:
 		return TokenInfo{}, fmt.Errorf("store: revoke %q: want a token (%s...) or a token id of 8-64 hex digits", ref, TokenPrefix)
 	}
-	args := []any{arg}
-	if strings.Contains(where, "<") {
-		args = append(args, arg+"g") // every hex string with the prefix sorts below prefix+"g"
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT t.hash, u.name, t.label, t.created_ms FROM tokens t JOIN users u ON u.id = t.user_id WHERE `+where+` LIMIT 2`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT t.hash, u.name, t.label, t.created_ms FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash >= ? AND t.hash < ? LIMIT 2`, lo, lo+"g") // hex hashes with the prefix sort below prefix+"g"
 	if err != nil {
 		return TokenInfo{}, fmt.Errorf("store: revoke: %w", err)
 	}
