@@ -73,7 +73,14 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
-func newNetPair(t *testing.T) *netPair {
+func newNetPair(t *testing.T) *netPair { return newPair(t, false) }
+
+// newSwitchedPair is like newNetPair with a bridge between A and B; cut
+// and heal partition the two without any interface going down (as when a
+// Wi-Fi access point stops forwarding between two speakers, then recovers).
+func newSwitchedPair(t *testing.T) *netPair { return newPair(t, true) }
+
+func newPair(t *testing.T, switched bool) *netPair {
 	t.Helper()
 	var r [3]byte
 	if _, err := rand.Read(r[:]); err != nil {
@@ -83,56 +90,35 @@ func newNetPair(t *testing.T) *netPair {
 	subnet := fmt.Sprintf("10.99.%d", 1+int(r[0])%250)
 	n := &netPair{nsA: "rcdisc-" + tag + "-a", nsB: "rcdisc-" + tag + "-b", ifA: "rcd" + tag + "a", ifB: "rcd" + tag + "b",
 		ipA: subnet + ".1", ipB: subnet + ".2", subnet: subnet}
-	t.Cleanup(func() {
-		// Deleting a namespace deletes its end of the veth, and the pair.
-		_ = exec.Command("ip", "netns", "del", n.nsA).Run()
-		_ = exec.Command("ip", "netns", "del", n.nsB).Run()
-	})
-	run(t, "ip", "netns", "add", n.nsA)
-	run(t, "ip", "netns", "add", n.nsB)
-	// Created inside A with its peer directly in B: never in the host namespace.
-	run(t, "ip", "-n", n.nsA, "link", "add", n.ifA, "type", "veth", "peer", "name", n.ifB, "netns", n.nsB)
-	run(t, "ip", "-n", n.nsA, "addr", "add", n.ipA+"/24", "dev", n.ifA)
-	run(t, "ip", "-n", n.nsB, "addr", "add", n.ipB+"/24", "dev", n.ifB)
-	for _, ns := range []string{n.nsA, n.nsB} {
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	nss := []string{n.nsA, n.nsB}
+	if switched {
+		n.nsSwitch, n.portA = "rcdisc-"+tag+"-s", "rcp"+tag+"a"
+		nss = append(nss, n.nsSwitch)
 	}
-	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
-	run(t, "ip", "-n", n.nsB, "link", "set", n.ifB, "up")
-	return n
-}
-
-// newSwitchedPair is like newNetPair with a bridge between A and B; cut
-// and heal partition the two without any interface going down (as when a
-// Wi-Fi access point stops forwarding between two speakers, then recovers).
-func newSwitchedPair(t *testing.T) *netPair {
-	t.Helper()
-	var r [3]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		t.Fatal(err)
-	}
-	tag := hex.EncodeToString(r[:])
-	subnet := fmt.Sprintf("10.98.%d", 1+int(r[0])%250)
-	n := &netPair{nsA: "rcdisc-" + tag + "-a", nsB: "rcdisc-" + tag + "-b", ifA: "rcd" + tag + "a", ifB: "rcd" + tag + "b",
-		ipA: subnet + ".1", ipB: subnet + ".2", subnet: subnet, nsSwitch: "rcdisc-" + tag + "-s", portA: "rcp" + tag + "a"}
-	portB := "rcp" + tag + "b"
 	t.Cleanup(func() {
-		for _, ns := range []string{n.nsA, n.nsB, n.nsSwitch} {
+		// Deleting a namespace deletes its ends of the veths, and the pairs.
+		for _, ns := range nss {
 			_ = exec.Command("ip", "netns", "del", ns).Run()
 		}
 	})
-	for _, ns := range []string{n.nsA, n.nsB, n.nsSwitch} {
+	for _, ns := range nss {
 		run(t, "ip", "netns", "add", ns)
 		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
-	run(t, "ip", "-n", n.nsSwitch, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", n.nsSwitch, "link", "add", n.portA, "type", "veth", "peer", "name", n.ifA, "netns", n.nsA)
-	run(t, "ip", "-n", n.nsSwitch, "link", "add", portB, "type", "veth", "peer", "name", n.ifB, "netns", n.nsB)
-	for _, p := range []string{n.portA, portB} {
-		run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "master", "br0")
-		run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "up")
+	if switched {
+		portB := "rcp" + tag + "b"
+		run(t, "ip", "-n", n.nsSwitch, "link", "add", "br0", "type", "bridge")
+		run(t, "ip", "-n", n.nsSwitch, "link", "add", n.portA, "type", "veth", "peer", "name", n.ifA, "netns", n.nsA)
+		run(t, "ip", "-n", n.nsSwitch, "link", "add", portB, "type", "veth", "peer", "name", n.ifB, "netns", n.nsB)
+		for _, p := range []string{n.portA, portB} {
+			run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "master", "br0")
+			run(t, "ip", "-n", n.nsSwitch, "link", "set", p, "up")
+		}
+		run(t, "ip", "-n", n.nsSwitch, "link", "set", "br0", "up")
+	} else {
+		// Created inside A with its peer directly in B: never in the host namespace.
+		run(t, "ip", "-n", n.nsA, "link", "add", n.ifA, "type", "veth", "peer", "name", n.ifB, "netns", n.nsB)
 	}
-	run(t, "ip", "-n", n.nsSwitch, "link", "set", "br0", "up")
 	run(t, "ip", "-n", n.nsA, "addr", "add", n.ipA+"/24", "dev", n.ifA)
 	run(t, "ip", "-n", n.nsB, "addr", "add", n.ipB+"/24", "dev", n.ifB)
 	run(t, "ip", "-n", n.nsA, "link", "set", n.ifA, "up")
