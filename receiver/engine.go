@@ -4,57 +4,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
-// Engine plays audio for the receiver: the audio pipeline, or the silent
-// clock engine. The receiver's goroutine is its only caller; methods
-// return promptly (work happens on the engine's own goroutines).
-type Engine interface {
-	// Load drops whatever plays and starts t at posMS, playing or paused.
-	Load(t protocol.Track, albumContext bool, posMS int64, play bool) error
-	// SetNext names the track to join gaplessly after the current one
-	// (nil: the list ends with the current track).
-	SetNext(t *protocol.Track, albumContext bool)
-	// Pause fades out and stops; Resume fades in.
-	Pause() error
-	Resume() error
-	// Settle waits (at most timeout) until a pause has been heard to its
-	// end, so that Position is final; it reports whether it was.
-	Settle(timeout time.Duration) bool
-	// SeekTo jumps within the current track.
-	SeekTo(posMS int64) error
-	// SetVolume sets 0..100 (ramped).
-	SetVolume(v int)
-	// Position is the track audible now and its position, from the
-	// samples the output has played.
-	Position() (uri string, posMS int64)
-	// Events reports track starts (a gapless join passed), the end of the
-	// list and per-track errors.
-	Events() <-chan EngineEvent
-	Close() error
-}
-
-// EngineEventKind says what an EngineEvent reports.
-type EngineEventKind int
-
-const (
-	// TrackStarted: the next track became audible (gapless join).
-	TrackStarted EngineEventKind = iota
-	// Ended: the current track finished and no next track was set.
-	Ended
-	// TrackFailed: the track cannot be played (fetch, decode or output).
-	TrackFailed
-)
-
-// EngineEvent is one report from the engine.
-type EngineEvent struct {
-	Kind EngineEventKind
-	URI  string
-	Err  error
-}
-
-// clockEngine is a silent Engine: the position advances with the wall
+// clockEngine is a silent playback.Engine: the position advances with the wall
 // clock while playing; a track ends after its duration (when known) and
 // the next one starts at once. It stands in for the audio pipeline where
 // there is no audio (tests, and roomcastd until the pipeline lands).
@@ -62,18 +15,18 @@ type EngineEvent struct {
 // by mu.
 type clockEngine struct {
 	mu      sync.Mutex // guards the fields below
-	cur     protocol.Track
-	next    *protocol.Track
+	cur     playback.Track
+	next    *playback.Track
 	playing bool
 	posBase int64
 	since   time.Time
 	timer   *time.Timer
-	events  chan EngineEvent
+	events  chan playback.Event
 	closed  bool
 }
 
 func newClockEngine() *clockEngine {
-	return &clockEngine{events: make(chan EngineEvent, 16)}
+	return &clockEngine{events: make(chan playback.Event, 16)}
 }
 
 func (e *clockEngine) posLocked() int64 {
@@ -105,23 +58,23 @@ func (e *clockEngine) trackDone() {
 	if e.next == nil {
 		e.playing = false
 		e.posBase = e.cur.DurationMS
-		e.send(EngineEvent{Kind: Ended, URI: e.cur.URI})
+		e.send(playback.Event{Kind: playback.Ended, URI: e.cur.URI})
 		return
 	}
 	e.cur, e.next = *e.next, nil
 	e.posBase, e.since = 0, time.Now()
-	e.send(EngineEvent{Kind: TrackStarted, URI: e.cur.URI})
+	e.send(playback.Event{Kind: playback.TrackStarted, URI: e.cur.URI})
 	e.armLocked()
 }
 
-func (e *clockEngine) send(ev EngineEvent) {
+func (e *clockEngine) send(ev playback.Event) {
 	select {
 	case e.events <- ev:
 	default: // the receiver is gone; nothing to tell
 	}
 }
 
-func (e *clockEngine) Load(t protocol.Track, _ bool, posMS int64, play bool) error {
+func (e *clockEngine) Load(t playback.Track, _ bool, posMS int64, play bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cur, e.next = t, nil
@@ -130,7 +83,7 @@ func (e *clockEngine) Load(t protocol.Track, _ bool, posMS int64, play bool) err
 	return nil
 }
 
-func (e *clockEngine) SetNext(t *protocol.Track, _ bool) {
+func (e *clockEngine) SetNext(t *playback.Track, _ bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.next = t
@@ -177,7 +130,7 @@ func (e *clockEngine) Position() (string, int64) {
 	return e.cur.URI, p
 }
 
-func (e *clockEngine) Events() <-chan EngineEvent { return e.events }
+func (e *clockEngine) Events() <-chan playback.Event { return e.events }
 
 func (e *clockEngine) Close() error {
 	e.mu.Lock()

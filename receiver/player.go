@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -15,7 +16,7 @@ import (
 type player struct {
 	deviceID string
 	log      *slog.Logger
-	engine   Engine
+	engine   playback.Engine
 	status   protocol.Status
 	q        *queue                    // nil until something is loaded
 	meta     map[string]protocol.Track // metadata and loudness by URI
@@ -27,7 +28,7 @@ type player struct {
 	prefRepeat  protocol.Repeat
 }
 
-func newPlayer(id string, volume int, e Engine, log *slog.Logger) *player {
+func newPlayer(id string, volume int, e playback.Engine, log *slog.Logger) *player {
 	e.SetVolume(volume)
 	return &player{deviceID: id, log: log, engine: e, status: protocol.StatusIdle, volume: volume,
 		meta: map[string]protocol.Track{}, prefRepeat: protocol.RepeatOff}
@@ -50,6 +51,13 @@ func (p *player) track(uri string) protocol.Track {
 	return protocol.Track{URI: uri}
 }
 
+// engineTrack is what the engine needs of a track.
+func engineTrack(t protocol.Track) playback.Track {
+	return playback.Track{URI: t.URI, DurationMS: t.DurationMS,
+		Track: playback.Loudness{LUFS: t.LoudnessLUFS, TruePeakDB: t.TruePeakDBTP},
+		Album: playback.Loudness{LUFS: t.AlbumLoudnessLUFS, TruePeakDB: t.AlbumTruePeakDBTP}}
+}
+
 func (p *player) albumContext() bool {
 	return p.q != nil && strings.HasPrefix(p.q.context, protocol.URIScheme+":album:")
 }
@@ -61,7 +69,7 @@ func (p *player) setNext() {
 		return
 	}
 	if uri, ok := p.q.peekNext(); ok {
-		t := p.track(uri)
+		t := engineTrack(p.track(uri))
 		p.engine.SetNext(&t, p.albumContext())
 		return
 	}
@@ -74,7 +82,7 @@ func (p *player) load(posMS int64, play bool) error {
 		return err
 	}
 	p.errMsg = ""
-	if err := p.engine.Load(p.track(p.q.current()), p.albumContext(), posMS, play); err != nil {
+	if err := p.engine.Load(engineTrack(p.track(p.q.current())), p.albumContext(), posMS, play); err != nil {
 		p.fail(p.q.current(), err)
 		return nil
 	}
@@ -271,9 +279,9 @@ func (p *player) fail(uri string, err error) {
 }
 
 // onEngine applies an engine report. It returns whether the state changed.
-func (p *player) onEngine(ev EngineEvent) bool {
+func (p *player) onEngine(ev playback.Event) bool {
 	switch ev.Kind {
-	case TrackStarted:
+	case playback.TrackStarted:
 		if p.q == nil {
 			return false
 		}
@@ -282,11 +290,11 @@ func (p *player) onEngine(ev EngineEvent) bool {
 		}
 		_ = p.to(evAdvance)
 		p.setNext()
-	case Ended:
+	case playback.Ended:
 		if p.to(evEnd) != nil {
 			return false
 		}
-	case TrackFailed:
+	case playback.TrackFailed:
 		p.fail(ev.URI, ev.Err)
 	}
 	return true

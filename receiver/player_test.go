@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -15,7 +16,7 @@ type failingEngine struct {
 	bad string
 }
 
-func (f failingEngine) Load(t protocol.Track, album bool, pos int64, play bool) error {
+func (f failingEngine) Load(t playback.Track, album bool, pos int64, play bool) error {
 	if t.URI == f.bad {
 		return errors.New("decode: corrupt file")
 	}

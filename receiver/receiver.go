@@ -27,6 +27,7 @@ import (
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/client"
 	"github.com/roomcast/roomcast/events"
+	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -53,7 +54,7 @@ type Options struct {
 	// control loop, so a watchdog can tell when it is stuck.
 	Heartbeat Beater
 	// Engine plays the audio; nil: the silent clock engine.
-	Engine Engine
+	Engine playback.Engine
 	// OnEvent, when set, receives what the speaker does (for --events and
 	// --onevent). It is called on the receiver's goroutine and must not
 	// block.
@@ -366,7 +367,7 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 
 // engineEvent applies an engine report and, when connected and active,
 // reports the new state.
-func (r *Receiver) engineEvent(ev EngineEvent, c *client.Client) {
+func (r *Receiver) engineEvent(ev playback.Event, c *client.Client) {
 	if !r.player.onEngine(ev) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/systemd"
 )
@@ -18,7 +19,7 @@ type stuckEngine struct {
 	release chan struct{}
 }
 
-func (s stuckEngine) Load(t protocol.Track, album bool, pos int64, play bool) error {
+func (s stuckEngine) Load(t playback.Track, album bool, pos int64, play bool) error {
 	<-s.release
 	return s.clockEngine.Load(t, album, pos, play)
 }

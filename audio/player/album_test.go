@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/output"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // TestMain runs the tests, or, with ROOMCAST_ALBUM_DIR set, only the
@@ -42,7 +41,7 @@ func playAlbum(dir string) error {
 		return errors.New("no .ogg files in ROOMCAST_ALBUM_DIR or no ROOMCAST_ALBUM_SECS")
 	}
 	src := newFileSource()
-	var list []protocol.Track
+	var list []playback.Track
 	for i, f := range files {
 		list = append(list, src.add(strconv.Itoa(i), f))
 	}
@@ -76,10 +75,10 @@ func playAlbum(dir string) error {
 		select {
 		case ev := <-p.Events():
 			switch ev.Kind {
-			case receiver.TrackStarted:
+			case playback.TrackStarted:
 				idx++
 				setNext()
-			case receiver.Ended, receiver.TrackFailed:
+			case playback.Ended, playback.TrackFailed:
 				return fmt.Errorf("album ended early: %v %v", ev.URI, ev.Err)
 			}
 		case <-stop:

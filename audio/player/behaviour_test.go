@@ -10,8 +10,7 @@ import (
 
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/internal/testenv"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // TestBadFiles plays [good, truncated, garbage, good]: the truncated
@@ -45,7 +44,7 @@ func TestBadFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "junk.ogg"), garbage, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	list := []protocol.Track{src.add("g1", good1), src.add("tr", trunc), src.add("junk", filepath.Join(dir, "junk.ogg")), src.add("g2", good2)}
+	list := []playback.Track{src.add("g1", good1), src.add("tr", trunc), src.add("junk", filepath.Join(dir, "junk.ogg")), src.add("g2", good2)}
 	d1, _, _, _ := decodeFile(t, good1)
 	dt, _, _, terr := decodeFile(t, trunc)
 	if terr == nil || len(dt) == 0 {
@@ -58,7 +57,7 @@ func TestBadFiles(t *testing.T) {
 	var got []string
 	for _, e := range evs {
 		got = append(got, e.String())
-		if e.Kind == receiver.TrackFailed && !strings.Contains(e.Err.Error(), "decode") {
+		if e.Kind == playback.TrackFailed && !strings.Contains(e.Err.Error(), "decode") {
 			t.Errorf("failure of %s does not say what failed: %v", e.URI, e.Err)
 		}
 	}
@@ -196,7 +195,7 @@ func TestPrefetch(t *testing.T) {
 	a, b := filepath.Join(dir, "a.ogg"), filepath.Join(dir, "b.ogg")
 	encodeOgg(t, a, sig[:2*3*rate], rate, 2, "2")
 	encodeOgg(t, b, sig[2*3*rate:], rate, 2, "2")
-	list := []protocol.Track{src.add("a", a), src.add("b", b)}
+	list := []playback.Track{src.add("a", a), src.add("b", b)}
 	const prefetch = time.Second
 	p, _ := newWAVPlayer(t, src, Options{Prefetch: prefetch})
 	start := time.Now()

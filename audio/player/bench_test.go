@@ -12,7 +12,7 @@ import (
 	"github.com/roomcast/roomcast/audio/decode"
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // discardOutput is an output.Output that takes every frame at once and
@@ -113,7 +113,7 @@ func BenchmarkPipeline(b *testing.B) {
 	src := newFileSource()
 	tr := src.add("bench", path)
 	lufs, tp := -8.0, -1.0
-	tr.LoudnessLUFS, tr.TruePeakDBTP = &lufs, &tp
+	tr.Track.LUFS, tr.Track.TruePeakDB = &lufs, &tp
 	p, err := New(Options{Source: src, Normalize: dsp.GainPolicy{Mode: dsp.ModeTrack},
 		OpenOutput: func(f output.Format) (output.Output, error) { return newDiscard(f), nil }})
 	if err != nil {
@@ -129,10 +129,10 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		p.SetNext(nil, false)
 		for ev := range p.Events() {
-			if ev.Kind == receiver.Ended {
+			if ev.Kind == playback.Ended {
 				break
 			}
-			if ev.Kind == receiver.TrackFailed {
+			if ev.Kind == playback.TrackFailed {
 				b.Fatal(ev.Err)
 			}
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // tone returns an interleaved stereo sine of freq Hz at amplitude amp.
@@ -50,7 +50,7 @@ func TestCrossfade(t *testing.T) {
 	const n = secs * rate
 	dir := t.TempDir()
 	src := newFileSource()
-	var list []protocol.Track
+	var list []playback.Track
 	var dec [2][]float32
 	for i, f := range []float64{440, 880} {
 		id := "t" + string(rune('1'+i))
@@ -173,7 +173,7 @@ func TestCrossfadeNotIntoLastD(t *testing.T) {
 	const n = secs * rate
 	dir := t.TempDir()
 	src := newFileSource()
-	var list []protocol.Track
+	var list []playback.Track
 	var b []float32
 	for i, f := range []float64{440, 880} {
 		id := "t" + string(rune('1'+i))
@@ -212,7 +212,7 @@ func TestCrossfadeNotIntoLastD(t *testing.T) {
 			for len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "ended") {
 				select {
 				case ev := <-p.Events():
-					got = append(got, event{EngineEvent: ev}.String())
+					got = append(got, event{Event: ev}.String())
 					if len(got) == 1 {
 						p.SetNext(nil, false)
 					}

@@ -1,5 +1,5 @@
 // Package player is roomcastd's audio engine: it implements
-// receiver.Engine by assembling fetch → decode → gain → limiter → volume
+// playback.Engine by assembling fetch → decode → gain → limiter → volume
 // (→ resampler) → output, with gapless joins, loudness normalization,
 // prefetching and positions taken from the samples the output played.
 //

@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // TestGaplessSampleExact plays one continuous signal split into three
@@ -22,7 +21,7 @@ func TestGaplessSampleExact(t *testing.T) {
 	sig := chord(3*rate+1234, rate, 0.5)
 	cuts := []int{0, 44101, 96013, len(sig) / 2} // frames
 	src := newFileSource()
-	var list []protocol.Track
+	var list []playback.Track
 	var want []float32
 	for i := range 3 {
 		path := filepath.Join(dir, "t"+string(rune('1'+i))+".ogg")
@@ -77,5 +76,5 @@ func TestGaplessSampleExact(t *testing.T) {
 		}
 	}
 	t.Logf("%d frames bit-exact after %d frames of limiter delay; events %v", len(want)/2, lat, got)
-	_ = receiver.Ended
+	_ = playback.Ended
 }

@@ -18,8 +18,7 @@ import (
 	"github.com/roomcast/roomcast/audio/decode"
 	"github.com/roomcast/roomcast/audio/output"
 	"github.com/roomcast/roomcast/internal/testenv"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // writeWAV16 writes interleaved samples as 16-bit PCM WAV (what oggenc
@@ -164,11 +163,11 @@ func newFileSource() *fileSource {
 	return &fileSource{files: map[string]string{}, opens: map[string][]time.Time{}}
 }
 
-func (s *fileSource) add(id, path string) protocol.Track {
+func (s *fileSource) add(id, path string) playback.Track {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.files[id] = path
-	return protocol.Track{URI: "roomcast:track:" + id}
+	return playback.Track{URI: "roomcast:track:" + id}
 }
 
 func (s *fileSource) Open(ctx context.Context, id string) (io.ReadSeekCloser, error) {
@@ -198,22 +197,20 @@ func (s *fileSource) openedAt(id string) []time.Time {
 
 // event is an engine event with the time it was received.
 type event struct {
-	receiver.EngineEvent
+	playback.Event
 	at time.Time
 }
 
 func (e event) String() string {
-	k := map[receiver.EngineEventKind]string{receiver.TrackStarted: "started", receiver.Ended: "ended",
-		receiver.TrackFailed: "failed"}[e.Kind]
 	id := e.URI[strings.LastIndexByte(e.URI, ':')+1:]
-	return k + ":" + id
+	return e.Kind.String() + ":" + id
 }
 
 // playList drives the player like the receiver does: Load the first
 // track, SetNext after every Load and TrackStarted; on TrackFailed skip
 // to the track after the failed one with Load. It returns the events once
 // Ended arrives (or fails the test after timeout).
-func playList(t testing.TB, p *Player, list []protocol.Track, album bool, timeout time.Duration) []event {
+func playList(t testing.TB, p *Player, list []playback.Track, album bool, timeout time.Duration) []event {
 	t.Helper()
 	idx := 0
 	setNext := func() {
@@ -235,10 +232,10 @@ func playList(t testing.TB, p *Player, list []protocol.Track, album bool, timeou
 		case ev := <-p.Events():
 			evs = append(evs, event{ev, time.Now()})
 			switch ev.Kind {
-			case receiver.TrackStarted:
+			case playback.TrackStarted:
 				idx++
 				setNext()
-			case receiver.TrackFailed:
+			case playback.TrackFailed:
 				if ev.Err == nil {
 					t.Errorf("TrackFailed %s without an error", ev.URI)
 				}
@@ -251,7 +248,7 @@ func playList(t testing.TB, p *Player, list []protocol.Track, album bool, timeou
 					t.Fatal(err)
 				}
 				setNext()
-			case receiver.Ended:
+			case playback.Ended:
 				return evs
 			}
 		case <-deadline:

@@ -14,7 +14,7 @@ import (
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/internal/testenv"
 	"github.com/roomcast/roomcast/loudness"
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // measure returns the BS.1770 meter of x (package loudness).
@@ -108,7 +108,7 @@ func TestLoudness(t *testing.T) {
 		{"mid", saturatedNoise(secs*rate, 1, 1), -20},
 		{"loud", saturatedNoise(secs*rate, 2, 0.27), -8},
 	}
-	var list []protocol.Track
+	var list []playback.Track
 	var meters []*loudness.Meter
 	var dec [][]float32
 	for _, g := range gen {
@@ -131,13 +131,13 @@ func TestLoudness(t *testing.T) {
 		dec = append(dec, d)
 		tr := src.add(g.name, path)
 		r := m.Result()
-		tr.LoudnessLUFS, tr.TruePeakDBTP = &r.Integrated, &r.TruePeak
+		tr.Track.LUFS, tr.Track.TruePeakDB = &r.Integrated, &r.TruePeak
 		list = append(list, tr)
 		t.Logf("%s: %.2f LUFS, true peak %.2f dBTP (decoded, package loudness)", g.name, r.Integrated, r.TruePeak)
 	}
 	alb := loudness.Album(meters...)
 	for i := range list {
-		list[i].AlbumLoudnessLUFS, list[i].AlbumTruePeakDBTP = &alb.Integrated, &alb.TruePeak
+		list[i].Album.LUFS, list[i].Album.TruePeakDB = &alb.Integrated, &alb.TruePeak
 	}
 	t.Logf("album: %.2f LUFS, true peak %.2f dBTP", alb.Integrated, alb.TruePeak)
 	ceiling := math.Pow(10, -1.0/20)

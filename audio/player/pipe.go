@@ -9,8 +9,7 @@ import (
 
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // srcState is where the source side of the pipeline stands.
@@ -96,7 +95,7 @@ type pipe struct {
 	retired  []*track
 	feed     *track
 	next     *track
-	nextReq  *protocol.Track
+	nextReq  *playback.Track
 	nextAlb  bool
 	nextGen  uint64
 	nextCtx  context.CancelFunc
@@ -147,7 +146,7 @@ func (pl *pipe) run() {
 			// playback rather than crash the daemon.
 			p.log.Error("player: pipeline stopped by a panic", "panic", r)
 			pl.shutdown()
-			p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: pl.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
+			p.emit(playback.Event{Kind: playback.TrackFailed, URI: pl.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
 			go pl.refuse()
 		}
 	}()
@@ -697,14 +696,14 @@ func (pl *pipe) fire(m mark) {
 	switch m.kind {
 	case markStarted:
 		pl.retire(m.prev)
-		p.emit(receiver.EngineEvent{Kind: receiver.TrackStarted, URI: m.tr.meta.URI})
+		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
 	case markEnded:
 		pl.pauseOutput()
-		p.emit(receiver.EngineEvent{Kind: receiver.Ended, URI: pl.curURI()})
+		p.emit(playback.Event{Kind: playback.Ended, URI: pl.curURI()})
 	case markFailed:
 		pl.pauseOutput()
-		p.emit(receiver.EngineEvent{Kind: receiver.TrackStarted, URI: m.tr.meta.URI})
-		p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
+		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
+		p.emit(playback.Event{Kind: playback.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
 		pl.addSegment(segment{start: m.at, uri: m.tr.meta.URI, inRate: 1000, outRate: math.MaxInt64})
 	case markRetire:
 		if m.tr != pl.cur && m.tr != pl.xfOut {
@@ -828,7 +827,7 @@ func (pl *pipe) dropTracks() {
 
 // startOpen runs openTrack on an opener goroutine; the returned function
 // cancels it (a superseded open). Results reach the pipeline on opened.
-func (pl *pipe) startOpen(t protocol.Track, album bool, posMS int64, gen uint64) context.CancelFunc {
+func (pl *pipe) startOpen(t playback.Track, album bool, posMS int64, gen uint64) context.CancelFunc {
 	p := pl.p
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.openers.Add(1)
@@ -876,7 +875,7 @@ func (pl *pipe) onOpened(tr *track) {
 		if tr.err != nil {
 			pl.src = srcNone
 			pl.pauseOutput()
-			pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: tr.err})
+			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: tr.err})
 			return
 		}
 		pl.startLoaded(tr, false)
@@ -901,7 +900,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) {
 		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
 			tr.close()
 			pl.src = srcNone
-			pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: err})
+			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
 			return
 		}
 	} else {
@@ -987,7 +986,7 @@ func (pl *pipe) doSeek(posMS int64) {
 	if err := tr.rewind(f); err != nil {
 		pl.src = srcNone
 		pl.pauseOutput()
-		pl.p.emit(receiver.EngineEvent{Kind: receiver.TrackFailed, URI: tr.meta.URI, Err: err})
+		pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
 		return
 	}
 	tr.start = f

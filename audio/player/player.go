@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/audio/fetch"
 	"github.com/roomcast/roomcast/audio/output"
-	"github.com/roomcast/roomcast/protocol"
-	"github.com/roomcast/roomcast/receiver"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // Defaults of Options.
@@ -48,19 +46,6 @@ var ErrClosed = errors.New("player: closed")
 // colon). It is called from opener goroutines, several at once.
 type Source interface {
 	Open(ctx context.Context, id string) (io.ReadSeekCloser, error)
-}
-
-// FetcherSource adapts a *fetch.Fetcher (broker media with a disk cache).
-func FetcherSource(f *fetch.Fetcher) Source { return fetcherSource{f} }
-
-type fetcherSource struct{ f *fetch.Fetcher }
-
-func (s fetcherSource) Open(ctx context.Context, id string) (io.ReadSeekCloser, error) {
-	fl, err := s.f.Open(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return fl, nil
 }
 
 // OutputOpener opens an output for a format. The player calls it from its
@@ -106,7 +91,7 @@ type Options struct {
 }
 
 // Player plays tracks gaplessly through the dsp stages into an output. It
-// implements receiver.Engine.
+// implements playback.Engine.
 //
 // Concurrency: one pipeline goroutine owns the decoders, the dsp stages,
 // the output's producer side and all playback state. The methods send it
@@ -119,7 +104,7 @@ type Player struct {
 	opts   Options
 	log    *slog.Logger
 	cmds   chan command
-	events chan receiver.EngineEvent
+	events chan playback.Event
 	volume atomic.Int32
 	xfade  atomic.Int64 // crossfade length in ns (SetCrossfade); ≤ 0: off
 	tl     atomic.Pointer[timeline]
@@ -137,18 +122,18 @@ type Player struct {
 	openers   sync.WaitGroup
 }
 
-var _ receiver.Engine = (*Player)(nil)
+var _ playback.Engine = (*Player)(nil)
 
 // Commands: one type per Engine method, handled by the pipeline goroutine.
 type (
 	cmdLoad struct {
-		t     protocol.Track
+		t     playback.Track
 		album bool
 		posMS int64
 		play  bool
 	}
 	cmdSetNext struct {
-		t     *protocol.Track
+		t     *playback.Track
 		album bool
 	}
 	cmdPause  struct{}
@@ -197,7 +182,7 @@ func New(opts Options) (*Player, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		cmds:   make(chan command),
-		events: make(chan receiver.EngineEvent, 64),
+		events: make(chan playback.Event, 64),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -236,13 +221,13 @@ func (p *Player) send(msg any) error {
 // Load drops whatever plays and starts t at posMS (playing or paused).
 // Opening happens in the background: a track that cannot be fetched or
 // decoded is reported as a TrackFailed event, not as an error here.
-func (p *Player) Load(t protocol.Track, albumContext bool, posMS int64, play bool) error {
+func (p *Player) Load(t playback.Track, albumContext bool, posMS int64, play bool) error {
 	return p.send(cmdLoad{t: t, album: albumContext, posMS: max(posMS, 0), play: play})
 }
 
 // SetNext names the track to join gaplessly after the current one (nil:
 // the list ends with it). It is prefetched Prefetch before the end.
-func (p *Player) SetNext(t *protocol.Track, albumContext bool) {
+func (p *Player) SetNext(t *playback.Track, albumContext bool) {
 	if t != nil {
 		c := *t
 		t = &c
@@ -307,7 +292,7 @@ func (p *Player) Position() (string, int64) {
 // Events reports TrackStarted (a gapless join became audible), Ended (the
 // last frame of the list was played) and TrackFailed. The channel is
 // buffered; events that find it full are dropped and logged.
-func (p *Player) Events() <-chan receiver.EngineEvent { return p.events }
+func (p *Player) Events() <-chan playback.Event { return p.events }
 
 // SetNormalize changes the loudness policy (a config reload). It applies
 // to the tracks opened from now on: the next track of the list, and every
@@ -354,7 +339,7 @@ func (p *Player) Close() error {
 }
 
 // emit sends an event without ever blocking the pipeline.
-func (p *Player) emit(ev receiver.EngineEvent) {
+func (p *Player) emit(ev playback.Event) {
 	select {
 	case p.events <- ev:
 	default:

@@ -17,7 +17,7 @@ import (
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
 	"github.com/roomcast/roomcast/internal/testenv"
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // startPulse runs a private PulseAudio daemon with a null sink ci_sink in
@@ -116,7 +116,7 @@ func TestPulseClickFree(t *testing.T) {
 	sig := chord(6*rate, rate, 0.5)
 	cuts := []int{0, 2*rate + 1231, 4*rate + 77, len(sig) / 2}
 	src := newFileSource()
-	var list []protocol.Track
+	var list []playback.Track
 	var dec []float32
 	for i := range 3 {
 		path := filepath.Join(dir, "p"+string(rune('1'+i))+".ogg")

@@ -11,14 +11,14 @@ import (
 
 	"github.com/roomcast/roomcast/audio/decode"
 	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // track is one opened track. An opener goroutine builds it (fetch, decode
 // headers, seek, decode ahead) and hands it to the pipeline goroutine,
 // which owns it from then on.
 type track struct {
-	meta  protocol.Track
+	meta  playback.Track
 	album bool
 	gen   uint64 // request number; results of superseded requests are closed
 
@@ -50,7 +50,7 @@ func mediaID(uri string) (string, error) {
 
 // loudnessInfo turns the library's measurements carried by the track and
 // the ReplayGain tags of the file into what dsp.ChooseGain needs.
-func loudnessInfo(t protocol.Track, tags map[string][]string) dsp.LoudnessInfo {
+func loudnessInfo(t playback.Track, tags map[string][]string) dsp.LoudnessInfo {
 	m := func(lufs, peak *float64) dsp.Measurement {
 		var r dsp.Measurement
 		if lufs != nil {
@@ -61,7 +61,7 @@ func loudnessInfo(t protocol.Track, tags map[string][]string) dsp.LoudnessInfo {
 		}
 		return r
 	}
-	info := dsp.LoudnessInfo{Track: m(t.LoudnessLUFS, t.TruePeakDBTP), Album: m(t.AlbumLoudnessLUFS, t.AlbumTruePeakDBTP)}
+	info := dsp.LoudnessInfo{Track: m(t.Track.LUFS, t.Track.TruePeakDB), Album: m(t.Album.LUFS, t.Album.TruePeakDB)}
 	info.RGTrack, info.RGAlbum = dsp.ReplayGainFromTags(tags)
 	return info
 }
@@ -70,7 +70,7 @@ func loudnessInfo(t protocol.Track, tags map[string][]string) dsp.LoudnessInfo {
 // startMS, and up to aheadFrames decoded into pre. It runs on an opener
 // goroutine and never panics on bad media (decode recovers internally);
 // failures are returned in track.err with the cause wrapped once.
-func openTrack(ctx context.Context, src Source, t protocol.Track, album bool, pol dsp.GainPolicy,
+func openTrack(ctx context.Context, src Source, t playback.Track, album bool, pol dsp.GainPolicy,
 	startMS int64, aheadFrames int) *track {
 	tr := &track{meta: t, album: album, frames: -1}
 	id, err := mediaID(t.URI)

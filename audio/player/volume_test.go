@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/playback"
 )
 
 // TestVolumeCurveWhilePlaying plays a steady tone at volume 50 on the
@@ -52,7 +52,7 @@ func TestVolumeCurveWhilePlaying(t *testing.T) {
 			p.SetVolumeCurve(step.curve)
 		}
 	}()
-	evs := playList(t, p, []protocol.Track{tr}, false, 20*time.Second)
+	evs := playList(t, p, []playback.Track{tr}, false, 20*time.Second)
 	if len(evs) != 1 || evs[0].String() != "ended:tone" {
 		t.Fatalf("events %v, want only the end", evs)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/roomcast/roomcast/events"
 	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/mpris"
+	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 	"github.com/roomcast/roomcast/receiver"
 	"github.com/roomcast/roomcast/systemd"
@@ -391,7 +392,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	// The audio pipeline; --output none keeps the silent clock engine
 	// (control and automation setups without audio).
-	var engine receiver.Engine
+	var engine playback.Engine
 	var audio *player.Player
 	if o.output != "none" {
 		pl, media, err := newPlayer(o, wd.Register("audio", 90*time.Second), log)
