@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,7 +31,27 @@ func buildAll(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *strings.Builder
+	logs *lockedLog
+}
+
+// lockedLog collects a process's stderr: one goroutine writes while the
+// process runs, and the test (or its cleanups, which may run before the
+// process is stopped) reads it.
+type lockedLog struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *lockedLog) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startDaemon runs roomcastd in embedded mode on a free loopback port and
@@ -45,7 +66,7 @@ func startDaemon(t *testing.T, bin, stateDir, name string, extra ...string) *pro
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: &strings.Builder{}}
+	p := &proc{cmd: cmd, logs: &lockedLog{}}
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
 	urlc := make(chan string, 1)
 	go func() {
