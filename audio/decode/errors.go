@@ -10,6 +10,17 @@ import (
 // with errors.Is); the wrapping message carries context such as the byte
 // offset of the offending page.
 var (
+	// ErrUnknownFormat means the input is none of the formats this
+	// package decodes (Ogg Vorbis, Ogg Opus, FLAC, MP3); the message names
+	// what it looks like when that is recognisable (MP4/M4A, WAV, ...).
+	ErrUnknownFormat = errors.New("decode: unsupported audio format")
+
+	// ErrUnsupported means the format is recognised but this stream uses
+	// a feature the decoder does not implement (MPEG 2.5 or Layer I/II,
+	// FLAC above 32 bits or 8 channels, Opus mapping families other than
+	// 0 and 1, a missing system libopus).
+	ErrUnsupported = errors.New("decode: unsupported stream")
+
 	// ErrNotVorbis means the input is not an Ogg stream, or its first
 	// logical stream does not carry Vorbis audio.
 	ErrNotVorbis = errors.New("decode: not an Ogg Vorbis stream")

@@ -117,7 +117,13 @@ func parseComments(p []byte) (vendor string, tags map[string][]string, err error
 	if !isHeaderPacket(p, 3) {
 		return "", nil, fmt.Errorf("%w: second packet is not a Vorbis comment header", ErrCorrupt)
 	}
-	b := p[7:]
+	return parseCommentBody(p[7:])
+}
+
+// parseCommentBody parses the body of a Vorbis comment structure (vendor
+// string, comment count, comments), as Vorbis and Opus headers and FLAC's
+// VORBIS_COMMENT block carry it. Bytes after the last comment are ignored.
+func parseCommentBody(b []byte) (vendor string, tags map[string][]string, err error) {
 	le := binary.LittleEndian
 	next := func() (string, bool) {
 		if len(b) < 4 {

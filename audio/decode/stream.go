@@ -95,7 +95,7 @@ type Stream struct {
 	closed bool
 }
 
-// Open prepares a seekable Ogg Vorbis stream starting at r's current
+// OpenVorbis prepares a seekable Ogg Vorbis stream starting at r's current
 // position. It reads and validates the three Vorbis headers, then locates
 // the last page to learn the stream length. Open does not take ownership
 // of r: Close does not close it, and r must not be used by anyone else
@@ -103,7 +103,7 @@ type Stream struct {
 //
 // Open returns an error wrapping ErrNotVorbis, ErrCorrupt, ErrTruncated or
 // ErrChained (or an I/O error from r).
-func Open(r io.ReadSeeker) (*Stream, error) {
+func OpenVorbis(r io.ReadSeeker) (*Stream, error) {
 	base, err := r.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, err
@@ -122,14 +122,14 @@ func Open(r io.ReadSeeker) (*Stream, error) {
 	return s, nil
 }
 
-// NewReader prepares a forward-only stream from r. Len returns -1 until
+// NewVorbisReader prepares a forward-only stream from r. Len returns -1 until
 // the end-of-stream page has been read, and SeekFrame returns ErrNotSeekable.
 // A chained stream is reported as ErrChained by Read after the first
 // logical stream has been decoded completely. Without seeking, the end is
 // cut when the EOS page is read: if a muxer put the EOS flag on an empty
 // page after the last audio page, the final packet's padding is returned
 // uncut (libvorbis behaves the same); Open does not have this limitation.
-func NewReader(r io.Reader) (*Stream, error) {
+func NewVorbisReader(r io.Reader) (*Stream, error) {
 	s := &Stream{endOff: -1}
 	if err := s.init(r); err != nil {
 		return nil, err
@@ -302,6 +302,12 @@ func safeDecode(d *vorbis.Decoder, p []byte, buf []float32) (out []float32, err 
 	}
 	return out, nil
 }
+
+// Codec returns "vorbis".
+func (s *Stream) Codec() string { return "vorbis" }
+
+// BitDepth returns 0: Vorbis is lossy.
+func (s *Stream) BitDepth() int { return 0 }
 
 // SampleRate returns the sample rate in Hz.
 func (s *Stream) SampleRate() int { return s.ident.sampleRate }

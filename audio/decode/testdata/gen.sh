@@ -55,3 +55,24 @@ oggdec -Q -R -b 16 -e 0 -s 1 -o mono_short.s16 mono_short.ogg
 oggdec -Q -R -b 16 -e 0 -s 1 -o mono22k.s16 mono22k.ogg
 
 ls -l ./*.ogg ./*.s16
+
+# ---- FLAC, MP3 and Opus fixtures (need flac, ffmpeg with libmp3lame and
+# libopus, a small PNG made by ffmpeg) ----
+ffmpeg -loglevel error -y -f lavfi -i color=c=red:s=8x8 -frames:v 1 "$tmp/cover.png"
+
+# stereo16.flac: 44.1 kHz 16-bit stereo, the stereo.wav signal, 10 seek
+# points, tags and a front-cover PICTURE block.
+flac -s -f --blocksize=4096 -S 10x -T "TITLE=Flac Title" -T "ARTIST=Artist One" \
+	-T "ALBUM=Album" -T "REPLAYGAIN_TRACK_GAIN=-3.10 dB" --picture="3|image/png|front|8x8x24|$tmp/cover.png" \
+	-o stereo16.flac "$tmp/stereo.wav"
+
+# hires24.flac: 96 kHz 24-bit stereo noise and tones, 0.3 s + 7 frames,
+# no SEEKTABLE (seeking bisects).
+sox -r 96000 -n -b 24 "$tmp/hires.wav" synth 28807s sine 1000 whitenoise channels 2 norm -1
+flac -s -f --no-seektable -o hires24.flac "$tmp/hires.wav"
+
+# mono8k.flac: 8 kHz 8-bit mono (small rates and depths).
+sox -r 8000 -n -b 8 "$tmp/mono8k.wav" synth 4001s sine 300 norm -2
+flac -s -f -o mono8k.flac "$tmp/mono8k.wav"
+
+ls -l ./*.flac
