@@ -76,3 +76,16 @@ sox -r 8000 -n -b 8 "$tmp/mono8k.wav" synth 4001s sine 300 norm -2
 flac -s -f -o mono8k.flac "$tmp/mono8k.wav"
 
 ls -l ./*.flac
+
+# stereo.mp3: the stereo.wav signal through ffmpeg's libmp3lame (which
+# writes the Xing/LAME info tag: delay and padding), ID3v2.4 tags with a
+# TXXX ReplayGain value and an APIC front cover, and an ID3v1 tag.
+ffmpeg -loglevel error -y -i "$tmp/stereo.wav" -i "$tmp/cover.png" -map 0 -map 1 -c:a libmp3lame -b:a 128k \
+	-c:v copy -id3v2_version 4 -write_id3v1 1 -metadata title="Mp3 Title" -metadata artist="Artist One" \
+	-metadata album=Album -metadata track=3/12 -metadata REPLAYGAIN_TRACK_GAIN="-3.10 dB" \
+	-metadata:s:v comment="Cover (front)" stereo.mp3
+# mono22k.mp3: MPEG-2 (576 samples per frame), mono, ID3v2.3, 40 kbit/s
+# (small frames: the bit reservoir spans several of them).
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=22050:d=1.3" -c:a libmp3lame -b:a 40k -ac 1 -id3v2_version 3 mono22k.mp3
+# notag.mp3: no info tag (plays with its padding), no ID3.
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=44100:d=0.5" -c:a libmp3lame -b:a 96k -write_xing 0 -id3v2_version 0 notag.mp3
