@@ -89,3 +89,9 @@ ffmpeg -loglevel error -y -i "$tmp/stereo.wav" -i "$tmp/cover.png" -map 0 -map 1
 ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=22050:d=1.3" -c:a libmp3lame -b:a 40k -ac 1 -id3v2_version 3 mono22k.mp3
 # notag.mp3: no info tag (plays with its padding), no ID3.
 ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=44100:d=0.5" -c:a libmp3lame -b:a 96k -write_xing 0 -id3v2_version 0 notag.mp3
+
+# stereo.opus: the stereo.wav signal through opusenc (resampled to 48 kHz,
+# pre-skip 312), tags and a front cover; mono.opus: ffmpeg's libopus.
+opusenc --quiet --serial 1006 --title "Opus Title" --artist "Artist One" --album Album \
+	--comment "R128_TRACK_GAIN=-512" --picture "3|image/png|front|8x8x24|$tmp/cover.png" "$tmp/stereo.wav" stereo.opus
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=48000:d=0.9" -c:a libopus -b:a 48k -ac 1 mono.opus
