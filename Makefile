@@ -69,9 +69,11 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'Meter' -benchmem -count 5 ./loudness/
 	$(GO) test -run '^$$' -bench 'VsFFmpeg' -benchtime 1x ./loudness/
 	$(GO) test -run '^$$' -bench 'BenchmarkDecode$$' -benchtime 5x -count 5 ./audio/decode/
+	$(GO) test -run '^$$' -bench 'DecodeFormats' -benchtime 1x -count 5 ./audio/decode/
 	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./audio/dsp/
 	$(GO) test -run '^$$' -bench Scan -benchtime 1x ./library/
 	$(GO) test -run '^$$' -bench AnalyseTrack -benchtime 5x -count 3 ./library/
+	$(GO) test -run '^$$' -bench AnalyseFormat -benchtime 3x -count 3 ./library/
 	$(GO) test -run '^$$' -bench 'Decode|Pipeline' -benchtime 3x -count 3 -benchmem ./audio/player/
 
 clean:

@@ -12,7 +12,7 @@ import (
 
 // encodeAs encodes a WAV into format ext ("flac", "mp3", "opus") with
 // the reference encoders and the given title/artist/album/track tags.
-func encodeAs(t *testing.T, wav, out, ext, title, artist, album, track string) {
+func encodeAs(t testing.TB, wav, out, ext, title, artist, album, track string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
