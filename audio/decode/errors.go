@@ -31,7 +31,7 @@ var (
 	// malformed Vorbis header or audio packet (including any panic inside
 	// github.com/jfreymuth/vorbis, which is recovered and reported as
 	// ErrCorrupt).
-	ErrCorrupt = errors.New("decode: corrupt Ogg Vorbis stream")
+	ErrCorrupt = errors.New("decode: corrupt stream")
 
 	// ErrTruncated means the input ended before the end-of-stream page: in
 	// the middle of a page, in the middle of a packet, or at a page

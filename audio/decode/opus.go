@@ -253,12 +253,13 @@ func (s *opusStream) findLastGranule() error {
 	for hi := s.endOff; hi > s.dataOff; hi -= scanStep {
 		lo := max(hi-scanStep, s.dataOff)
 		var chain error
+		eos := false
 		err := s.scanPages(lo, hi, func(p *page) bool {
 			if p.bos() && chain == nil {
 				chain = fmt.Errorf("%w: new logical stream at byte %d", ErrChained, p.off)
 			}
 			if p.serial == s.serial && p.granule != -1 {
-				s.lastGran = p.granule
+				s.lastGran, eos = p.granule, p.eos()
 			}
 			return true
 		})
@@ -269,6 +270,11 @@ func (s *opusStream) findLastGranule() error {
 			return chain
 		}
 		if s.lastGran != -1 {
+			if !eos {
+				// The end is missing: the length is unknown (NewReader
+				// plays what decodes).
+				return truncatedf(s.endOff, "Opus stream has no end-of-stream page")
+			}
 			return nil
 		}
 	}

@@ -306,3 +306,70 @@ func TestHiRes(t *testing.T) {
 	}
 	_ = os.Remove(out)
 }
+
+// TestFormatsBadFiles: per format, a good track, the same format cut at
+// 40 % and a garbage file that starts like the format: the cut one plays
+// what decodes and the list goes on gaplessly, the garbage one fails with
+// a decode error, and the last good track plays.
+func TestFormatsBadFiles(t *testing.T) {
+	t.Parallel()
+	magic := map[string]string{".flac": "fLaC\x00\x00\x00\x22", ".mp3": "ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00", ".opus": "OggS\x00\x02"}
+	for _, ext := range []string{".flac", ".mp3", ".opus"} {
+		t.Run(ext[1:], func(t *testing.T) {
+			t.Parallel()
+			rate := 44100
+			if ext == ".opus" {
+				rate = 48000
+			}
+			dir := t.TempDir()
+			src := newFileSource()
+			sig := chord(6*rate, rate, 0.4)
+			good1, cut, good2 := filepath.Join(dir, "g1"+ext), filepath.Join(dir, "cut"+ext), filepath.Join(dir, "g2"+ext)
+			encodeAs(t, good1, sig[:2*rate], rate, 16)
+			encodeAs(t, cut, sig, rate, 16)
+			encodeAs(t, good2, sig[2*rate:4*rate], rate, 16)
+			b, err := os.ReadFile(cut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cut, b[:len(b)*40/100], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			junk := make([]byte, 20000)
+			for i := range junk {
+				junk[i] = byte(i*7919 + i>>5)
+			}
+			copy(junk, magic[ext])
+			if err := os.WriteFile(filepath.Join(dir, "junk"+ext), junk, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dc, _, _, cerr := decodeFile(t, cut)
+			if cerr == nil || len(dc) == 0 {
+				t.Fatalf("the cut file decodes %d samples with error %v: want some samples and an error", len(dc), cerr)
+			}
+			list := []playback.Track{src.add("g1", good1), src.add("cut", cut), src.add("junk", filepath.Join(dir, "junk"+ext)), src.add("g2", good2)}
+			p, out := newWAVPlayer(t, src, Options{Normalize: dsp.GainPolicy{Mode: dsp.ModeOff}})
+			p.SetVolume(100)
+			evs := playList(t, p, list, true, 30*time.Second)
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.String())
+				if e.Kind == playback.TrackFailed && !strings.Contains(e.Err.Error(), "decode") {
+					t.Errorf("failure of %s does not say what failed: %v", e.URI, e.Err)
+				}
+			}
+			if want := "started:cut started:junk failed:junk ended:g2"; strings.Join(got, " ") != want {
+				t.Fatalf("events %v, want %s", got, want)
+			}
+			_ = p.Close()
+			d1, _, _, _ := decodeFile(t, good1)
+			rec, _, _ := readWAV(t, out)
+			lat := 2 * limiterLatency(t, rate)
+			joined := append(append([]float32(nil), d1...), dc...)
+			if i := bitsEqual(rec[lat:lat+len(joined)], joined); i >= 0 {
+				t.Fatalf("good+cut not bit-exact at frame %d", i/2)
+			}
+			t.Logf("events %v; cut track played %d of %d frames (%v)", got, len(dc)/2, 6*rate, cerr)
+		})
+	}
+}
