@@ -1,6 +1,7 @@
 package library
 
 import (
+	"database/sql"
 	"math"
 	"os"
 	"path/filepath"
@@ -130,5 +131,38 @@ func TestFormats(t *testing.T) {
 				t.Errorf("album %.2f LUFS, ffmpeg on the concatenation %.1f", *al, ffI)
 			}
 		})
+	}
+}
+
+// TestSchema1Migration: an index written by schema 1 (Vorbis only, no
+// format columns) is migrated in place: tracks stay analysed (nothing is
+// decoded again) and are marked vorbis.
+func TestSchema1Migration(t *testing.T) {
+	music, state := t.TempDir(), t.TempDir()
+	f := synth(t, music, "A/1.ogg", 1, 44100, 2, "sine", "440")
+	retag(t, f, "TITLE=One", "ARTIST=X", "ALBUM=A")
+	l := openLibState(t, music, state)
+	runOnce(t, l)
+	l.Close()
+	db, err := sql.Open("sqlite", filepath.Join(state, "library.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE files DROP COLUMN codec`, `ALTER TABLE files DROP COLUMN bit_depth`,
+		`UPDATE meta SET value = '1' WHERE key = 'schema'`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	l2 := openLibState(t, music, state)
+	st := runOnce(t, l2)
+	if st.Tracks != 1 || st.Decoded != 0 || st.FilesRead != 0 {
+		t.Fatalf("after migration: %d tracks, %d decoded, %d read; want 1, 0, 0", st.Tracks, st.Decoded, st.FilesRead)
+	}
+	for _, info := range l2.cat.Load().trackBy {
+		if info.Codec != "vorbis" || !info.Analysed {
+			t.Errorf("migrated track: codec %q, analysed %v", info.Codec, info.Analysed)
+		}
 	}
 }
