@@ -10,7 +10,7 @@ export CGO_ENABLED := 1
 # Debian packages the tests use: the real tools our code is checked against.
 DEB_PACKAGES := gcc libc6-dev git ffmpeg vorbis-tools sox libsox-fmt-all systemd \
 	pulseaudio pulseaudio-utils iproute2 avahi-daemon avahi-utils dbus python3-zeroconf \
-	dbus-daemon dbus-bin playerctl
+	dbus-daemon dbus-bin playerctl flac opus-tools mpg123 libopus0
 
 
 .PHONY: all build run test deps vet fmt-check unit fuzz bench clean
@@ -69,9 +69,11 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'Meter' -benchmem -count 5 ./loudness/
 	$(GO) test -run '^$$' -bench 'VsFFmpeg' -benchtime 1x ./loudness/
 	$(GO) test -run '^$$' -bench 'BenchmarkDecode$$' -benchtime 5x -count 5 ./audio/decode/
+	$(GO) test -run '^$$' -bench 'DecodeFormats' -benchtime 1x -count 5 ./audio/decode/
 	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./audio/dsp/
 	$(GO) test -run '^$$' -bench Scan -benchtime 1x ./library/
 	$(GO) test -run '^$$' -bench AnalyseTrack -benchtime 5x -count 3 ./library/
+	$(GO) test -run '^$$' -bench AnalyseFormat -benchtime 3x -count 3 ./library/
 	$(GO) test -run '^$$' -bench 'Decode|Pipeline' -benchtime 3x -count 3 -benchmem ./audio/player/
 
 clean:
@@ -83,7 +85,7 @@ clean:
 # binaries (keep in sync with BUILD_DEBS/TEST_DEBS in packaging/lib.sh).
 PACKAGE_DEB_PACKAGES := gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils help2man git \
-	lintian qemu-user systemd adduser
+	lintian qemu-user systemd adduser libopus0
 # Debian upstream version of the packages; empty: derived from git by
 # packaging/build.sh (1.2.3 on tag v1.2.3, 0.0.0~git<date>.<sha> before any tag).
 PKG_VERSION ?=

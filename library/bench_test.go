@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/roomcast/roomcast/internal/testenv"
 	"time"
 )
 
@@ -97,5 +99,44 @@ func BenchmarkAnalyseTrack(b *testing.B) {
 	b.ReportMetric(60*float64(b.N)/b.Elapsed().Seconds(), "x_realtime")
 	if os.Getenv("LIBRARY_BENCH_KEEP") != "" {
 		b.Logf("file kept at %s", path)
+	}
+}
+
+// BenchmarkAnalyseFormat is BenchmarkAnalyseTrack for each format: the
+// same 60 s of pink noise as Ogg Vorbis, FLAC, MP3 and Opus.
+func BenchmarkAnalyseFormat(b *testing.B) {
+	dir := b.TempDir()
+	sox := testenv.Tool(b, "sox", "sox")
+	wav := filepath.Join(dir, "t.wav")
+	runTool(b, sox, "-n", "-r", "44100", "-c", "2", "-b", "16", wav, "synth", "60", "pinknoise", "gain", "-12")
+	files := map[string]string{"vorbis": synth(b, dir, "t.ogg", 60, 44100, 2, "pinknoise", "gain", "-12")}
+	for _, ext := range []string{"flac", "mp3", "opus"} {
+		files[ext] = filepath.Join(dir, "t."+ext)
+		encodeAs(b, wav, files[ext], ext, "t", "a", "b", "1")
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer root.Close()
+	for _, format := range []string{"vorbis", "flac", "mp3", "opus"} {
+		b.Run(format, func(b *testing.B) {
+			path := files[format]
+			fi, _ := os.Stat(path)
+			rate := 44100
+			if format == "opus" {
+				rate = 48000
+			}
+			rec := &fileRec{Path: filepath.Base(path), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), Rate: rate, Channels: 2}
+			var a analyser
+			b.SetBytes(fi.Size())
+			for b.Loop() {
+				a.startAlbum()
+				if _, err := a.measure(context.Background(), root, rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(60*float64(b.N)/b.Elapsed().Seconds(), "x_realtime")
+		})
 	}
 }

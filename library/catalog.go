@@ -78,6 +78,10 @@ type TrackInfo struct {
 	Date       string `json:"date,omitempty"`
 	SampleRate int    `json:"sample_rate"`
 	Channels   int    `json:"channels"`
+	// Codec is vorbis, opus, flac or mp3; BitDepth the bits per sample of
+	// a lossless (FLAC) source, absent for lossy ones.
+	Codec    string `json:"codec"`
+	BitDepth int    `json:"bit_depth,omitempty"`
 	// LoudnessRangeLU is the EBU Tech 3342 loudness range.
 	LoudnessRangeLU *float64 `json:"loudness_range_lu,omitempty"`
 	// Analysed is false while the track waits for its loudness analysis.
@@ -193,6 +197,8 @@ func buildCatalog(files map[string]*fileRec, albums map[string]*albumRec, walkPr
 				Date:       f.Tags.Date,
 				SampleRate: f.Rate,
 				Channels:   f.Channels,
+				Codec:      f.Codec,
+				BitDepth:   f.BitDepth,
 				Analysed:   f.Analysed,
 			}
 			if f.Analysed {

@@ -3,18 +3,27 @@
 //
 // # What is indexed
 //
-// Ogg Vorbis files (.ogg, .oga, any case) under the music directory.
-// Hidden entries (names starting with ".") and anything but regular files
-// are skipped. For each file: the Vorbis comments TITLE (else the file
-// name), ARTIST (repeated values joined with ", "), ALBUM, ALBUMARTIST,
-// TRACKNUMBER and DISCNUMBER ("3" or "3/12"; TRACKTOTAL/DISCTOTAL as
-// fallbacks), DATE, REPLAYGAIN_{TRACK,ALBUM}_{GAIN,PEAK}; the sample rate,
-// channels and exact length (so the duration); whether it embeds a cover
-// (METADATA_BLOCK_PICTURE, a base64 FLAC picture block, front cover
-// preferred; or legacy COVERART); and the folder image next to it
+// Ogg Vorbis (.ogg, .oga), Ogg Opus (.opus), FLAC (.flac) and MP3
+// (.mp3) files, any case, under the music directory; the format is
+// sniffed from the content by package audio/decode, so the extension only
+// selects what is read. Audio files in formats we do not play (.m4a, .wav,
+// .aiff, .wma, ...) are reported, by extension and count
+// (Status.Unsupported) and each by name (Failures, stage "walk"), never
+// dropped silently. Hidden entries (names starting with ".") and anything
+// but regular files are skipped. For each file: the tags as Vorbis
+// comments (FLAC VORBIS_COMMENT blocks, Opus comment headers, MP3 ID3v2.2-
+// 2.4 frames mapped to the same names with ID3v1 as fallback) TITLE (else
+// the file name), ARTIST (repeated values joined with ", "), ALBUM,
+// ALBUMARTIST, TRACKNUMBER and DISCNUMBER ("3" or "3/12"; TRACKTOTAL/
+// DISCTOTAL as fallbacks), DATE, REPLAYGAIN_{TRACK,ALBUM}_{GAIN,PEAK}
+// (R128_{TRACK,ALBUM}_GAIN as fallback gains, +5 dB); the codec, sample
+// rate, bit depth (FLAC), channels and exact length (so the duration);
+// whether it embeds a cover (METADATA_BLOCK_PICTURE, a base64 FLAC picture
+// block: FLAC PICTURE blocks and ID3 APIC frames arrive as such; front
+// cover preferred; or legacy COVERART); and the folder image next to it
 // (folder/cover/front .jpg/.jpeg/.png, any case). Text is cleaned (valid
 // UTF-8, no control characters, at most 1 KiB per value). Files that
-// cannot be read as Ogg Vorbis are listed with the reason (Status,
+// cannot be decoded are listed with the reason (Status,
 // GET /v1/library/status) and never offered.
 //
 // Albums group tracks by album artist (else artist) and album title,
@@ -44,8 +53,9 @@
 // folder and reads only files whose size or modification time differ
 // from the index; files no longer found are removed (except under a
 // folder that could not be read this time, whose entries are kept);
-// files whose content is not Ogg Vorbis keep their failure until they
-// change. Folder images are re-checked on every scan without reading the
+// files whose content cannot be decoded keep their failure until they
+// change. Schema 1 indexes (Vorbis only) are migrated in place: the
+// format columns are added and analyses kept. Folder images are re-checked on every scan without reading the
 // tracks.
 //
 // All file access goes through an os.Root on the music directory:

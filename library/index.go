@@ -16,7 +16,7 @@ const DBFileName = "library.db"
 
 // schemaVersion changes when the tables change; an index with another
 // version is emptied and rebuilt by the next scan (it is a cache).
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // fileRec is one indexed file: a track, or a file that could not be read
 // as one (Err set). Everything but the analysis fields is filled by the
@@ -33,6 +33,8 @@ type fileRec struct {
 	Rate     int
 	Channels int
 	Frames   int64
+	Codec    string // decode.Decoder.Codec: vorbis, opus, flac, mp3
+	BitDepth int    // bits per sample of a lossless source, 0 for lossy
 	Embedded bool   // carries an embedded cover image
 	Cover    string // folder image next to it (path inside the music dir), or ""
 	AlbumID  string
@@ -88,7 +90,9 @@ CREATE TABLE IF NOT EXISTS files (
 	analysis_error TEXT NOT NULL DEFAULT '',
 	lufs REAL,
 	true_peak REAL,
-	lra REAL
+	lra REAL,
+	codec TEXT NOT NULL DEFAULT 'vorbis',
+	bit_depth INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS albums (
 	id TEXT PRIMARY KEY,
@@ -141,11 +145,28 @@ func (x *indexDB) init(ctx context.Context, musicDir string) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if meta["schema"] == "1" && meta["music_dir"] == musicDir {
+		// Version 1 indexed Ogg Vorbis only: add the format columns and
+		// keep the analyses.
+		return x.tx(ctx, func(tx *sql.Tx) error {
+			for _, q := range []string{
+				`ALTER TABLE files ADD COLUMN codec TEXT NOT NULL DEFAULT 'vorbis'`,
+				`ALTER TABLE files ADD COLUMN bit_depth INTEGER NOT NULL DEFAULT 0`,
+				`UPDATE meta SET value = '` + schemaVersion + `' WHERE key = 'schema'`,
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if meta["schema"] == schemaVersion && meta["music_dir"] == musicDir {
 		return nil
 	}
 	return x.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM files`, `DELETE FROM albums`, `DELETE FROM meta`} {
+		// Dropped, not emptied: an older schema's tables lack columns.
+		for _, q := range []string{`DROP TABLE files`, `DROP TABLE albums`, `DELETE FROM meta`, schema} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -173,7 +194,7 @@ func (x *indexDB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 func (x *indexDB) load(ctx context.Context) (map[string]*fileRec, map[string]*albumRec, error) {
 	files := map[string]*fileRec{}
 	rows, err := x.db.QueryContext(ctx, `SELECT path, id, size, mtime_ns, error, tags, rate, channels, frames,
-		embedded_art, cover, album_id, analysed, analysis_error, lufs, true_peak, lra FROM files`)
+		embedded_art, cover, album_id, analysed, analysis_error, lufs, true_peak, lra, codec, bit_depth FROM files`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load index: %w", err)
 	}
@@ -183,7 +204,7 @@ func (x *indexDB) load(ctx context.Context) (map[string]*fileRec, map[string]*al
 		var tags string
 		var lufs, tp, lra sql.NullFloat64
 		if err := rows.Scan(&f.Path, &f.ID, &f.Size, &f.MtimeNS, &f.Err, &tags, &f.Rate, &f.Channels, &f.Frames,
-			&f.Embedded, &f.Cover, &f.AlbumID, &f.Analysed, &f.AnalysisErr, &lufs, &tp, &lra); err != nil {
+			&f.Embedded, &f.Cover, &f.AlbumID, &f.Analysed, &f.AnalysisErr, &lufs, &tp, &lra, &f.Codec, &f.BitDepth); err != nil {
 			return nil, nil, fmt.Errorf("load index: %w", err)
 		}
 		if err := json.Unmarshal([]byte(tags), &f.Tags); err != nil {
@@ -228,10 +249,10 @@ func (x *indexDB) saveScan(ctx context.Context, put []*fileRec, del []string, st
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO files(path, id, size, mtime_ns, error, tags, rate,
-				channels, frames, embedded_art, cover, album_id, analysed, analysis_error, lufs, true_peak, lra)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				channels, frames, embedded_art, cover, album_id, analysed, analysis_error, lufs, true_peak, lra, codec, bit_depth)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				f.Path, f.ID, f.Size, f.MtimeNS, f.Err, string(tags), f.Rate, f.Channels, f.Frames, f.Embedded,
-				f.Cover, f.AlbumID, f.Analysed, f.AnalysisErr, toNull(f.LUFS), toNull(f.TruePeak), toNull(f.LRA)); err != nil {
+				f.Cover, f.AlbumID, f.Analysed, f.AnalysisErr, toNull(f.LUFS), toNull(f.TruePeak), toNull(f.LRA), f.Codec, f.BitDepth); err != nil {
 				return err
 			}
 		}

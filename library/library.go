@@ -102,6 +102,16 @@ type Status struct {
 	Measured int       `json:"measured"`
 	Failed   int       `json:"failed"`
 	Failures []Failure `json:"failures,omitempty"`
+	// Unsupported counts, by extension, the audio files of the last walk
+	// in formats we do not play (.m4a, .wav, ...); each is also listed in
+	// Failures (stage "walk").
+	Unsupported []FormatCount `json:"unsupported,omitempty"`
+}
+
+// FormatCount is a number of files with one extension.
+type FormatCount struct {
+	Ext   string `json:"ext"`
+	Files int    `json:"files"`
 }
 
 const maxStatusFailures = 500

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,10 +33,27 @@ var coverNames = []string{
 	"front.jpg", "front.jpeg", "front.png",
 }
 
-// isAudio reports whether a file name has an Ogg Vorbis extension.
-func isAudio(name string) bool {
+// audioExts are the extensions of the formats package decode plays
+// (the content is sniffed; the extension only selects files to read).
+var audioExts = []string{".ogg", ".oga", ".opus", ".flac", ".mp3"}
+
+// otherAudioExts are audio formats we do not play: found files are
+// listed in the scan report (Status.Unsupported and Failures), never
+// dropped silently.
+var otherAudioExts = []string{".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".wav", ".aif", ".aiff",
+	".ape", ".wv", ".mpc", ".dsf", ".dff", ".mka", ".webm", ".ac3", ".mp2", ".amr", ".tta"}
+
+// isAudio reports whether a file name has the extension of a format we play.
+func isAudio(name string) bool { return hasExt(name, audioExts) }
+
+func hasExt(name string, exts []string) bool {
 	ext := path.Ext(name)
-	return strings.EqualFold(ext, ".ogg") || strings.EqualFold(ext, ".oga")
+	for _, e := range exts {
+		if strings.EqualFold(ext, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // found is an audio file the walk found.
@@ -52,14 +70,15 @@ type found struct {
 // folder and file is taken once (by device and inode), which also ends
 // symlink loops.
 type walker struct {
-	ctx        context.Context
-	root       *os.Root
-	dirs       map[fileKey]bool
-	files      map[fileKey]bool
-	links      []link // symlinks seen, followed after the real tree
-	found      []found
-	problems   []Failure
-	failedDirs []string // folders not (completely) read: their files stay indexed
+	ctx         context.Context
+	root        *os.Root
+	dirs        map[fileKey]bool
+	files       map[fileKey]bool
+	links       []link // symlinks seen, followed after the real tree
+	found       []found
+	problems    []Failure
+	failedDirs  []string       // folders not (completely) read: their files stay indexed
+	unsupported map[string]int // audio files of formats we do not play, by lower-case extension
 }
 
 type link struct {
@@ -134,6 +153,8 @@ func (w *walker) dir(rel string, depth int, isRoot bool) error {
 				continue
 			}
 			w.file(p, fi, cover)
+		case t.IsRegular() && hasExt(name, otherAudioExts):
+			w.unsupportedFile(p)
 		}
 	}
 	return nil
@@ -172,6 +193,16 @@ func (w *walker) file(p string, fi fs.FileInfo, cover string) {
 	w.found = append(w.found, found{path: p, size: fi.Size(), mtimeNS: fi.ModTime().UnixNano(), cover: cover})
 }
 
+// unsupportedFile records an audio file of a format we do not play.
+func (w *walker) unsupportedFile(p string) {
+	ext := strings.ToLower(path.Ext(p))
+	if w.unsupported == nil {
+		w.unsupported = map[string]int{}
+	}
+	w.unsupported[ext]++
+	w.problems = append(w.problems, Failure{Path: p, Stage: "walk", Reason: "unsupported format (" + ext + "): not indexed"})
+}
+
 // follow resolves a symlink inside the root. os.Root refuses links that
 // lead outside it (and absolute links); those are reported, not followed.
 func (w *walker) follow(l link) {
@@ -189,6 +220,8 @@ func (w *walker) follow(l link) {
 		}
 	case fi.Mode().IsRegular() && isAudio(l.path):
 		w.file(l.path, fi, w.coverOf(path.Dir(l.path)))
+	case fi.Mode().IsRegular() && hasExt(l.path, otherAudioExts):
+		w.unsupportedFile(l.path)
 	}
 }
 
@@ -260,9 +293,10 @@ func openRegular(root *os.Root, p string) (*os.File, fs.FileInfo, error) {
 }
 
 // isDecodeError reports whether err says the file's content is not a
-// valid Ogg Vorbis stream (as opposed to an I/O problem that may pass).
+// playable stream (as opposed to an I/O problem that may pass).
 func isDecodeError(err error) bool {
-	return errors.Is(err, decode.ErrNotVorbis) || errors.Is(err, decode.ErrCorrupt) ||
+	return errors.Is(err, decode.ErrUnknownFormat) || errors.Is(err, decode.ErrUnsupported) ||
+		errors.Is(err, decode.ErrNotVorbis) || errors.Is(err, decode.ErrCorrupt) ||
 		errors.Is(err, decode.ErrTruncated) || errors.Is(err, decode.ErrChained)
 }
 
@@ -295,6 +329,7 @@ func (l *Library) readFile(fd found) (rec *fileRec) {
 	tags := s.Tags()
 	rec.Tags = parseTags(tags, fd.path)
 	rec.Rate, rec.Channels, rec.Frames = s.SampleRate(), s.Channels(), max(s.Len(), 0)
+	rec.Codec, rec.BitDepth = s.Codec(), s.BitDepth()
 	_, rec.Embedded = embeddedCover(tags)
 	rec.AlbumID = albumID(albumOf(rec.Tags, rec.Path))
 	return rec
@@ -339,7 +374,7 @@ func (l *Library) scan(ctx context.Context) (err error) {
 		return fmt.Errorf("scan %s: %w", l.musicDir, err)
 	}
 	l.w.walkProblems = w.problems
-	l.update(func(s *Status) { s.FilesTotal = len(w.found) })
+	l.update(func(s *Status) { s.FilesTotal, s.Unsupported = len(w.found), formatCounts(w.unsupported) })
 
 	var (
 		put   []*fileRec
@@ -423,4 +458,14 @@ func (l *Library) scan(ctx context.Context) (err error) {
 	l.log.Info("library scan done", "dir", l.musicDir, "files", len(w.found), "read", read,
 		"removed", removed, "problems", len(w.problems), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// formatCounts lists counts by extension, sorted by extension.
+func formatCounts(m map[string]int) []FormatCount {
+	out := make([]FormatCount, 0, len(m))
+	for ext, n := range m {
+		out = append(out, FormatCount{Ext: ext, Files: n})
+	}
+	slices.SortFunc(out, func(a, b FormatCount) int { return strings.Compare(a.Ext, b.Ext) })
+	return out
 }

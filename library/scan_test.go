@@ -97,7 +97,7 @@ func TestScan(t *testing.T) {
 		t.Errorf("files total %d read %d, want 9 and 9", st.FilesTotal, st.FilesRead)
 	}
 	for _, c := range []struct{ path, stage, reason string }{
-		{"bad/garbage.ogg", "scan", "not an Ogg Vorbis stream"},
+		{"bad/garbage.ogg", "scan", "unsupported audio format"},
 		{"bad/headers-cut.ogg", "scan", "truncated"},
 		{"bad/audio-cut.ogg", "analysis", "truncated"},
 	} {

@@ -67,6 +67,14 @@ func parseTags(c map[string][]string, relPath string) trackTags {
 	t.RGTrackPeak = optional(parsePeak(first("REPLAYGAIN_TRACK_PEAK")))
 	t.RGAlbumGain = optional(parseGain(first("REPLAYGAIN_ALBUM_GAIN")))
 	t.RGAlbumPeak = optional(parsePeak(first("REPLAYGAIN_ALBUM_PEAK")))
+	// R128 gains (Opus, RFC 7845: Q7.8 dB to -23 LUFS) as ReplayGain
+	// (-18 LUFS reference) when there is no ReplayGain tag.
+	if t.RGTrackGain == nil {
+		t.RGTrackGain = optional(parseR128Gain(first("R128_TRACK_GAIN")))
+	}
+	if t.RGAlbumGain == nil {
+		t.RGAlbumGain = optional(parseR128Gain(first("R128_ALBUM_GAIN")))
+	}
 	return t
 }
 
@@ -162,6 +170,21 @@ func parseGain(s string) (float64, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// parseR128Gain parses an R128_*_GAIN value (a signed Q7.8 integer, dB
+// relative to -23 LUFS) and returns the ReplayGain gain it corresponds to
+// (5 dB more: ReplayGain aims at about -18 LUFS).
+func parseR128Gain(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 6 {
+		return 0, false
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < -32768 || v > 32767 {
+		return 0, false
+	}
+	return float64(v)/256 + 5, true
 }
 
 // parsePeak parses a ReplayGain peak: a linear amplitude, 1.0 = full

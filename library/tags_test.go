@@ -222,3 +222,13 @@ func TestFixtureTags(t *testing.T) {
 		t.Errorf("ids: %s %s", rec.AlbumID, rec.ID)
 	}
 }
+
+func TestR128Fallback(t *testing.T) {
+	tg := parseTags(map[string][]string{"R128_TRACK_GAIN": {"-512"}, "R128_ALBUM_GAIN": {"256"}, "REPLAYGAIN_ALBUM_GAIN": {"-2 dB"}}, "a.opus")
+	if tg.RGTrackGain == nil || *tg.RGTrackGain != 3 || tg.RGAlbumGain == nil || *tg.RGAlbumGain != -2 {
+		t.Errorf("track %v, album %v: want 3 (from R128) and -2 (ReplayGain wins)", tg.RGTrackGain, tg.RGAlbumGain)
+	}
+	if _, ok := parseR128Gain("1e3"); ok {
+		t.Error("R128 gain 1e3 accepted")
+	}
+}

@@ -34,7 +34,7 @@ BUILD_DEBS=(gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils help2man git)
 # ...and what package-test needs on top.
 # shellcheck disable=SC2034
-TEST_DEBS=(lintian qemu-user systemd adduser)
+TEST_DEBS=(lintian qemu-user systemd adduser libopus0)
 
 # Per Debian architecture: GOARCH, GOARM, C cross compiler, qemu runner and
 # the sysroot qemu needs (empty for the native amd64 build).

@@ -95,7 +95,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		c0, t0 := cpuTime(), time.Now()
 		for b.Loop() {
-			s, err := Open(bytes.NewReader(data))
+			s, err := OpenVorbis(bytes.NewReader(data))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func BenchmarkDecode(b *testing.B) {
 // small slices per packet); see TestReadAllocations.
 func BenchmarkRead(b *testing.B) {
 	_, data := benchFile(b)
-	s, err := Open(bytes.NewReader(data))
+	s, err := OpenVorbis(bytes.NewReader(data))
 	if err != nil {
 		b.Fatal(err)
 	}

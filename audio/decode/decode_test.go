@@ -179,7 +179,7 @@ func TestReadChunkInvariance(t *testing.T) {
 		}
 	}
 	// Odd-sized buffers are truncated to whole frames.
-	s, err := Open(bytes.NewReader(fixture(t, "stereo.ogg")))
+	s, err := OpenVorbis(bytes.NewReader(fixture(t, "stereo.ogg")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestSeekSampleExact(t *testing.T) {
 }
 
 func TestTags(t *testing.T) {
-	s, err := Open(bytes.NewReader(fixture(t, "stereo.ogg")))
+	s, err := OpenVorbis(bytes.NewReader(fixture(t, "stereo.ogg")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestLargeCommentHeader(t *testing.T) {
 	}
 	// Beyond maxHeaderSize: rejected.
 	headers[1] = append(c[:len(c)-1], make([]byte, maxHeaderSize)...)
-	if _, err := Open(bytes.NewReader(mux(serial, headers, audio, 255, 0))); !errors.Is(err, ErrCorrupt) {
+	if _, err := OpenVorbis(bytes.NewReader(mux(serial, headers, audio, 255, 0))); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open with a %d-byte comment header: %v, want ErrCorrupt", len(headers[1]), err)
 	}
 }
@@ -334,7 +334,7 @@ func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 func TestNewReaderForwardOnly(t *testing.T) {
 	data := fixture(t, "stereo.ogg")
 	_, want := openDecode(t, data, 4096)
-	s, err := NewReader(onlyReader{bytes.NewReader(data)})
+	s, err := NewVorbisReader(onlyReader{bytes.NewReader(data)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,16 +355,16 @@ func TestNewReaderForwardOnly(t *testing.T) {
 
 func TestChained(t *testing.T) {
 	data := fixture(t, "chained.ogg")
-	if _, err := Open(bytes.NewReader(data)); !errors.Is(err, ErrChained) {
-		t.Errorf("Open(chained) = %v, want ErrChained", err)
+	if _, err := OpenVorbis(bytes.NewReader(data)); !errors.Is(err, ErrChained) {
+		t.Errorf("OpenVorbis(chained) = %v, want ErrChained", err)
 	}
-	s, err := NewReader(onlyReader{bytes.NewReader(data)})
+	s, err := NewVorbisReader(onlyReader{bytes.NewReader(data)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := decodeAll(s, 100)
 	if !errors.Is(err, ErrChained) {
-		t.Errorf("NewReader(chained): decode error %v, want ErrChained", err)
+		t.Errorf("NewVorbisReader(chained): decode error %v, want ErrChained", err)
 	}
 	_, first := openDecode(t, fixture(t, "mono_short.ogg"), 100)
 	if !slices.Equal(got, first) {
@@ -373,7 +373,7 @@ func TestChained(t *testing.T) {
 }
 
 func TestCloseAndErrors(t *testing.T) {
-	s, err := Open(bytes.NewReader(fixture(t, "mono_short.ogg")))
+	s, err := OpenVorbis(bytes.NewReader(fixture(t, "mono_short.ogg")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func corruptCases(t testing.TB) []corruptCase {
 func TestCorruptInput(t *testing.T) {
 	for _, c := range corruptCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := Open(bytes.NewReader(c.data))
+			s, err := OpenVorbis(bytes.NewReader(c.data))
 			if c.openErr != nil {
 				if !errors.Is(err, c.openErr) {
 					t.Fatalf("Open error = %v, want %v", err, c.openErr)
@@ -639,7 +639,7 @@ func TestTruncatedReturnsPrefix(t *testing.T) {
 	pages := splitPages(t, data)
 	start := len(joinPages(pages[:3]))
 	for cut := start + 1; cut < len(data); cut += 997 {
-		s, err := Open(bytes.NewReader(data[:cut]))
+		s, err := OpenVorbis(bytes.NewReader(data[:cut]))
 		if err != nil {
 			t.Fatalf("cut %d: Open: %v", cut, err)
 		}
@@ -749,7 +749,7 @@ func TestOutOfRangeModePanicsInLibrary(t *testing.T) {
 		t.Fatal("expected jfreymuth/vorbis to panic on an out-of-range mode")
 	}
 	// Our decoder returns the audio before the bad packet, then an error.
-	s, err := Open(bytes.NewReader(modeCase(t, true)))
+	s, err := OpenVorbis(bytes.NewReader(modeCase(t, true)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -919,7 +919,7 @@ func TestLookup1Values(t *testing.T) {
 // allocate nothing.
 func TestReadAllocations(t *testing.T) {
 	data := fixture(t, "stereo.ogg")
-	s, err := Open(bytes.NewReader(data))
+	s, err := OpenVorbis(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}

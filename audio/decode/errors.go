@@ -10,6 +10,17 @@ import (
 // with errors.Is); the wrapping message carries context such as the byte
 // offset of the offending page.
 var (
+	// ErrUnknownFormat means the input is none of the formats this
+	// package decodes (Ogg Vorbis, Ogg Opus, FLAC, MP3); the message names
+	// what it looks like when that is recognisable (MP4/M4A, WAV, ...).
+	ErrUnknownFormat = errors.New("decode: unsupported audio format")
+
+	// ErrUnsupported means the format is recognised but this stream uses
+	// a feature the decoder does not implement (MPEG 2.5 or Layer I/II,
+	// FLAC above 32 bits or 8 channels, Opus mapping families other than
+	// 0 and 1, a missing system libopus).
+	ErrUnsupported = errors.New("decode: unsupported stream")
+
 	// ErrNotVorbis means the input is not an Ogg stream, or its first
 	// logical stream does not carry Vorbis audio.
 	ErrNotVorbis = errors.New("decode: not an Ogg Vorbis stream")
@@ -20,7 +31,7 @@ var (
 	// malformed Vorbis header or audio packet (including any panic inside
 	// github.com/jfreymuth/vorbis, which is recovered and reported as
 	// ErrCorrupt).
-	ErrCorrupt = errors.New("decode: corrupt Ogg Vorbis stream")
+	ErrCorrupt = errors.New("decode: corrupt stream")
 
 	// ErrTruncated means the input ended before the end-of-stream page: in
 	// the middle of a page, in the middle of a packet, or at a page

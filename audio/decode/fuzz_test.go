@@ -167,7 +167,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			t.Fatalf("error wraps no sentinel: %v", err)
 		}
-		s, err := Open(bytes.NewReader(data))
+		s, err := OpenVorbis(bytes.NewReader(data))
 		checkErr(err)
 		if err != nil {
 			return
@@ -210,7 +210,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 
-		r, err := NewReader(bytes.NewReader(data))
+		r, err := NewVorbisReader(bytes.NewReader(data))
 		checkErr(err)
 		if err != nil {
 			return

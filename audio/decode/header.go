@@ -117,7 +117,13 @@ func parseComments(p []byte) (vendor string, tags map[string][]string, err error
 	if !isHeaderPacket(p, 3) {
 		return "", nil, fmt.Errorf("%w: second packet is not a Vorbis comment header", ErrCorrupt)
 	}
-	b := p[7:]
+	return parseCommentBody(p[7:])
+}
+
+// parseCommentBody parses the body of a Vorbis comment structure (vendor
+// string, comment count, comments), as Vorbis and Opus headers and FLAC's
+// VORBIS_COMMENT block carry it. Bytes after the last comment are ignored.
+func parseCommentBody(b []byte) (vendor string, tags map[string][]string, err error) {
 	le := binary.LittleEndian
 	next := func() (string, bool) {
 		if len(b) < 4 {
@@ -178,66 +184,74 @@ type codebookInfo struct {
 // residue or mapping, would make github.com/jfreymuth/vorbis allocate
 // without bound, or could make its Huffman decoder loop forever (every
 // codebook must describe a complete Huffman tree, as libvorbis also
-// requires).
+// requires). Each section of the header has its own method on
+// setupParser, in stream order.
 func parseSetup(p []byte, channels int) (setupInfo, error) {
-	var info setupInfo
 	if !isHeaderPacket(p, 5) {
-		return info, fmt.Errorf("%w: third packet is not a Vorbis setup header", ErrCorrupt)
+		return setupInfo{}, fmt.Errorf("%w: third packet is not a Vorbis setup header", ErrCorrupt)
 	}
-	r := &bitReader{data: p[7:]}
-	fail := func(format string, args ...any) (setupInfo, error) {
-		return setupInfo{}, fmt.Errorf("%w: setup header: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+	sp := &setupParser{r: &bitReader{data: p[7:]}, channels: channels}
+	for _, section := range []func() error{sp.codebooks, sp.timeDomain, sp.floors, sp.residues, sp.mappings, sp.modes} {
+		if err := section(); err != nil {
+			return setupInfo{}, err
+		}
 	}
+	return setupInfo{modeLong: sp.modeLong}, nil
+}
 
-	// Codebooks.
-	books := make([]codebookInfo, r.read(8)+1)
+// setupParser holds what the sections of a setup header are checked
+// against: each section reads its part of r and records the counts later
+// sections refer to.
+type setupParser struct {
+	r        *bitReader
+	channels int
+
+	books        []codebookInfo
+	floorCount   int
+	residueCount int
+	mappingCount int
+	modeLong     []bool
+}
+
+func (sp *setupParser) fail(format string, args ...any) error {
+	return fmt.Errorf("%w: setup header: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// bookOK reports whether b is a defined codebook (with a VQ lookup table
+// if needLookup).
+func (sp *setupParser) bookOK(b uint32, needLookup bool) bool {
+	return int(b) < len(sp.books) && (!needLookup || sp.books[b].hasLookup)
+}
+
+// codebooks reads the codebook section, bounding the total entries and
+// vector values and checking every Huffman tree.
+func (sp *setupParser) codebooks() error {
+	r := sp.r
+	sp.books = make([]codebookInfo, r.read(8)+1)
 	totalEntries, totalValues := 0, 0
 	lengths := make([]uint8, 0, 256)
-	for i := range books {
+	for i := range sp.books {
 		if r.read(24) != 0x564342 {
-			return fail("codebook %d: bad sync pattern", i)
+			return sp.fail("codebook %d: bad sync pattern", i)
 		}
 		dims := int(r.read(16))
 		entries := int(r.read(24))
 		if r.eop {
-			return fail("codebook %d: truncated", i)
+			return sp.fail("codebook %d: truncated", i)
 		}
 		if dims == 0 || entries == 0 {
-			return fail("codebook %d: %d dimensions, %d entries", i, dims, entries)
+			return sp.fail("codebook %d: %d dimensions, %d entries", i, dims, entries)
 		}
 		totalEntries += entries
 		if totalEntries > maxTotalEntries {
-			return fail("codebooks have more than %d entries in total", maxTotalEntries)
+			return sp.fail("codebooks have more than %d entries in total", maxTotalEntries)
 		}
-		lengths = lengths[:0]
-		if !r.flag() { // not ordered
-			sparse := r.flag()
-			for range entries {
-				if sparse && !r.flag() {
-					continue // unused entry
-				}
-				lengths = append(lengths, uint8(r.read(5)+1))
-				if r.eop {
-					return fail("codebook %d: truncated lengths", i)
-				}
-			}
-		} else {
-			cur := 0
-			length := int(r.read(5)) + 1
-			for cur < entries {
-				n := int(r.read(ilog(entries - cur)))
-				if r.eop || cur+n > entries || length > 32 {
-					return fail("codebook %d: invalid ordered lengths", i)
-				}
-				for range n {
-					lengths = append(lengths, uint8(length))
-				}
-				cur += n
-				length++
-			}
+		var err error
+		if lengths, err = sp.codewordLengths(i, entries, lengths[:0]); err != nil {
+			return err
 		}
 		if err := checkHuffman(lengths); err != nil {
-			return fail("codebook %d: %v", i, err)
+			return sp.fail("codebook %d: %v", i, err)
 		}
 		lookup := r.read(4)
 		switch lookup {
@@ -255,123 +269,180 @@ func parseSetup(p []byte, channels int) (setupInfo, error) {
 			}
 			totalValues += entries * dims
 			if totalValues > maxTotalVQValues || n > maxTotalVQValues {
-				return fail("codebooks have more than %d vector values in total", maxTotalVQValues)
+				return sp.fail("codebooks have more than %d vector values in total", maxTotalVQValues)
 			}
 			// The multiplicands must be present in the packet.
 			if int64(n)*int64(valueBits) > int64(len(r.data))*8 {
-				return fail("codebook %d: multiplicands exceed header size", i)
+				return sp.fail("codebook %d: multiplicands exceed header size", i)
 			}
 			for range n {
 				r.read(valueBits)
 			}
 		default:
-			return fail("codebook %d: invalid lookup type %d", i, lookup)
+			return sp.fail("codebook %d: invalid lookup type %d", i, lookup)
 		}
 		if r.eop {
-			return fail("codebook %d: truncated", i)
+			return sp.fail("codebook %d: truncated", i)
 		}
-		books[i] = codebookInfo{entries: entries, dims: dims, hasLookup: lookup != 0}
+		sp.books[i] = codebookInfo{entries: entries, dims: dims, hasLookup: lookup != 0}
 	}
-	bookOK := func(b uint32, needLookup bool) bool {
-		return int(b) < len(books) && (!needLookup || books[b].hasLookup)
-	}
+	return nil
+}
 
-	// Time domain transforms: placeholders, must be zero.
-	for n := r.read(6) + 1; n > 0; n-- {
-		if r.read(16) != 0 {
-			return fail("nonzero time domain transform type")
+// codewordLengths reads the codeword lengths of codebook i (ordered or
+// not, sparse or not) and appends the used ones to lengths.
+func (sp *setupParser) codewordLengths(i, entries int, lengths []uint8) ([]uint8, error) {
+	r := sp.r
+	if !r.flag() { // not ordered
+		sparse := r.flag()
+		for range entries {
+			if sparse && !r.flag() {
+				continue // unused entry
+			}
+			lengths = append(lengths, uint8(r.read(5)+1))
+			if r.eop {
+				return nil, sp.fail("codebook %d: truncated lengths", i)
+			}
+		}
+		return lengths, nil
+	}
+	cur := 0
+	length := int(r.read(5)) + 1
+	for cur < entries {
+		n := int(r.read(ilog(entries - cur)))
+		if r.eop || cur+n > entries || length > 32 {
+			return nil, sp.fail("codebook %d: invalid ordered lengths", i)
+		}
+		for range n {
+			lengths = append(lengths, uint8(length))
+		}
+		cur += n
+		length++
+	}
+	return lengths, nil
+}
+
+// timeDomain reads the time domain transforms: placeholders, must be zero.
+func (sp *setupParser) timeDomain() error {
+	for n := sp.r.read(6) + 1; n > 0; n-- {
+		if sp.r.read(16) != 0 {
+			return sp.fail("nonzero time domain transform type")
 		}
 	}
+	return nil
+}
 
-	// Floors.
-	floorCount := int(r.read(6)) + 1
-	for i := range floorCount {
+// floors reads the floor configurations (types 0 and 1).
+func (sp *setupParser) floors() error {
+	r := sp.r
+	sp.floorCount = int(r.read(6)) + 1
+	for i := range sp.floorCount {
+		var err error
 		switch typ := r.read(16); typ {
 		case 0:
-			if r.read(8) == 0 { // order
-				return fail("floor %d: zero order", i)
-			}
-			r.read(16) // rate
-			if r.read(16) == 0 {
-				return fail("floor %d: zero bark map size", i)
-			}
-			r.read(6) // amplitude bits
-			r.read(8) // amplitude offset
-			for n := r.read(4) + 1; n > 0; n-- {
-				if !bookOK(r.read(8), true) {
-					return fail("floor %d: bad codebook", i)
-				}
-			}
+			err = sp.floor0(i)
 		case 1:
-			partitions := int(r.read(5))
-			classOf := make([]int, partitions)
-			maxClass := -1
-			for j := range classOf {
-				classOf[j] = int(r.read(4))
-				maxClass = max(maxClass, classOf[j])
-			}
-			classDims := make([]int, maxClass+1)
-			for c := range classDims {
-				classDims[c] = int(r.read(3)) + 1
-				sub := r.read(2)
-				if sub > 0 && !bookOK(r.read(8), false) {
-					return fail("floor %d: bad master codebook", i)
-				}
-				for range 1 << sub {
-					if b := r.read(8); b > 0 && !bookOK(b-1, false) {
-						return fail("floor %d: bad subclass codebook", i)
-					}
-				}
-			}
-			r.read(2) // multiplier - 1
-			rangeBits := uint(r.read(4))
-			xs := []uint32{0, 1 << rangeBits}
-			for _, c := range classOf {
-				for range classDims[c] {
-					xs = append(xs, r.read(rangeBits))
-					if len(xs) > maxFloor1Values {
-						return fail("floor %d: more than %d X values", i, maxFloor1Values)
-					}
-				}
-			}
-			seen := make(map[uint32]bool, len(xs))
-			for _, x := range xs {
-				if seen[x] {
-					return fail("floor %d: duplicate X value %d", i, x)
-				}
-				seen[x] = true
-			}
+			err = sp.floor1(i)
 		default:
-			return fail("floor %d: invalid type %d", i, typ)
+			err = sp.fail("floor %d: invalid type %d", i, typ)
+		}
+		if err != nil {
+			return err
 		}
 		if r.eop {
-			return fail("floor %d: truncated", i)
+			return sp.fail("floor %d: truncated", i)
 		}
 	}
+	return nil
+}
 
-	// Residues.
-	residueCount := int(r.read(6)) + 1
-	for i := range residueCount {
+func (sp *setupParser) floor0(i int) error {
+	r := sp.r
+	if r.read(8) == 0 { // order
+		return sp.fail("floor %d: zero order", i)
+	}
+	r.read(16) // rate
+	if r.read(16) == 0 {
+		return sp.fail("floor %d: zero bark map size", i)
+	}
+	r.read(6) // amplitude bits
+	r.read(8) // amplitude offset
+	for n := r.read(4) + 1; n > 0; n-- {
+		if !sp.bookOK(r.read(8), true) {
+			return sp.fail("floor %d: bad codebook", i)
+		}
+	}
+	return nil
+}
+
+func (sp *setupParser) floor1(i int) error {
+	r := sp.r
+	partitions := int(r.read(5))
+	classOf := make([]int, partitions)
+	maxClass := -1
+	for j := range classOf {
+		classOf[j] = int(r.read(4))
+		maxClass = max(maxClass, classOf[j])
+	}
+	classDims := make([]int, maxClass+1)
+	for c := range classDims {
+		classDims[c] = int(r.read(3)) + 1
+		sub := r.read(2)
+		if sub > 0 && !sp.bookOK(r.read(8), false) {
+			return sp.fail("floor %d: bad master codebook", i)
+		}
+		for range 1 << sub {
+			if b := r.read(8); b > 0 && !sp.bookOK(b-1, false) {
+				return sp.fail("floor %d: bad subclass codebook", i)
+			}
+		}
+	}
+	r.read(2) // multiplier - 1
+	rangeBits := uint(r.read(4))
+	xs := []uint32{0, 1 << rangeBits}
+	for _, c := range classOf {
+		for range classDims[c] {
+			xs = append(xs, r.read(rangeBits))
+			if len(xs) > maxFloor1Values {
+				return sp.fail("floor %d: more than %d X values", i, maxFloor1Values)
+			}
+		}
+	}
+	seen := make(map[uint32]bool, len(xs))
+	for _, x := range xs {
+		if seen[x] {
+			return sp.fail("floor %d: duplicate X value %d", i, x)
+		}
+		seen[x] = true
+	}
+	return nil
+}
+
+// residues reads the residue configurations (types 0..2).
+func (sp *setupParser) residues() error {
+	r := sp.r
+	sp.residueCount = int(r.read(6)) + 1
+	for i := range sp.residueCount {
 		if typ := r.read(16); typ > 2 {
-			return fail("residue %d: invalid type %d", i, typ)
+			return sp.fail("residue %d: invalid type %d", i, typ)
 		}
 		r.read(24) // begin
 		r.read(24) // end
 		r.read(24) // partition size - 1
 		classifications := int(r.read(6)) + 1
 		classbook := r.read(8)
-		if !bookOK(classbook, false) {
-			return fail("residue %d: bad classbook", i)
+		if !sp.bookOK(classbook, false) {
+			return sp.fail("residue %d: bad classbook", i)
 		}
-		cb := books[classbook]
+		cb := sp.books[classbook]
 		if cb.dims > maxClassbookDims {
-			return fail("residue %d: classbook has %d dimensions", i, cb.dims)
+			return sp.fail("residue %d: classbook has %d dimensions", i, cb.dims)
 		}
 		partvals := 1
 		for range cb.dims {
 			partvals *= classifications
 			if partvals > cb.entries {
-				return fail("residue %d: classbook too small for %d classifications", i, classifications)
+				return sp.fail("residue %d: classbook too small for %d classifications", i, classifications)
 			}
 		}
 		cascade := make([]uint32, classifications)
@@ -385,21 +456,25 @@ func parseSetup(p []byte, channels int) (setupInfo, error) {
 		}
 		for _, c := range cascade {
 			for bit := range 8 {
-				if c&(1<<bit) != 0 && !bookOK(r.read(8), true) {
-					return fail("residue %d: bad VQ codebook", i)
+				if c&(1<<bit) != 0 && !sp.bookOK(r.read(8), true) {
+					return sp.fail("residue %d: bad VQ codebook", i)
 				}
 			}
 		}
 		if r.eop {
-			return fail("residue %d: truncated", i)
+			return sp.fail("residue %d: truncated", i)
 		}
 	}
+	return nil
+}
 
-	// Mappings.
-	mappingCount := int(r.read(6)) + 1
-	for i := range mappingCount {
+// mappings reads the channel mappings (type 0).
+func (sp *setupParser) mappings() error {
+	r, channels := sp.r, sp.channels
+	sp.mappingCount = int(r.read(6)) + 1
+	for i := range sp.mappingCount {
 		if typ := r.read(16); typ != 0 {
-			return fail("mapping %d: invalid type %d", i, typ)
+			return sp.fail("mapping %d: invalid type %d", i, typ)
 		}
 		submaps := 1
 		if r.flag() {
@@ -411,50 +486,55 @@ func parseSetup(p []byte, channels int) (setupInfo, error) {
 			for range steps {
 				mag, ang := int(r.read(bits)), int(r.read(bits))
 				if mag == ang || mag >= channels || ang >= channels {
-					return fail("mapping %d: invalid channel coupling", i)
+					return sp.fail("mapping %d: invalid channel coupling", i)
 				}
 			}
 		}
 		if r.read(2) != 0 {
-			return fail("mapping %d: reserved bits set", i)
+			return sp.fail("mapping %d: reserved bits set", i)
 		}
 		if submaps > 1 {
 			for range channels {
 				if int(r.read(4)) >= submaps {
-					return fail("mapping %d: bad submap multiplex", i)
+					return sp.fail("mapping %d: bad submap multiplex", i)
 				}
 			}
 		}
 		for range submaps {
 			r.read(8) // unused time configuration
-			if int(r.read(8)) >= floorCount {
-				return fail("mapping %d: bad floor number", i)
+			if int(r.read(8)) >= sp.floorCount {
+				return sp.fail("mapping %d: bad floor number", i)
 			}
-			if int(r.read(8)) >= residueCount {
-				return fail("mapping %d: bad residue number", i)
+			if int(r.read(8)) >= sp.residueCount {
+				return sp.fail("mapping %d: bad residue number", i)
 			}
 		}
 		if r.eop {
-			return fail("mapping %d: truncated", i)
+			return sp.fail("mapping %d: truncated", i)
 		}
 	}
+	return nil
+}
 
-	// Modes.
+// modes reads the modes (the block flag of each is what this package
+// keeps) and the final framing bit.
+func (sp *setupParser) modes() error {
+	r := sp.r
 	modeCount := int(r.read(6)) + 1
-	info.modeLong = make([]bool, modeCount)
-	for i := range info.modeLong {
-		info.modeLong[i] = r.flag()
+	sp.modeLong = make([]bool, modeCount)
+	for i := range sp.modeLong {
+		sp.modeLong[i] = r.flag()
 		if r.read(16) != 0 || r.read(16) != 0 {
-			return fail("mode %d: nonzero window or transform type", i)
+			return sp.fail("mode %d: nonzero window or transform type", i)
 		}
-		if int(r.read(8)) >= mappingCount {
-			return fail("mode %d: bad mapping number", i)
+		if int(r.read(8)) >= sp.mappingCount {
+			return sp.fail("mode %d: bad mapping number", i)
 		}
 	}
 	if !r.flag() || r.eop {
-		return fail("framing bit not set")
+		return sp.fail("framing bit not set")
 	}
-	return info, nil
+	return nil
 }
 
 // checkHuffman verifies that the used codeword lengths describe a complete

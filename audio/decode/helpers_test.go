@@ -55,7 +55,7 @@ func decodeAll(s *Stream, chunk int) ([]float32, error) {
 // openDecode opens data and decodes it completely.
 func openDecode(t testing.TB, data []byte, chunk int) (*Stream, []float32) {
 	t.Helper()
-	s, err := Open(bytes.NewReader(data))
+	s, err := OpenVorbis(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -50,14 +50,13 @@ var ErrOutOfRange = errors.New("decode: seek position out of range")
 // method calls (Read, SeekFrame, Position, ...). Distinct Streams are
 // independent.
 type Stream struct {
-	rs   io.ReadSeeker // nil for NewReader streams
-	br   *bufio.Reader
-	pr   *pageReader
-	pg   page
-	asm  assembler
-	dec  vorbis.Decoder
-	pcm  []float32 // decoder output buffer, BufferSize() samples
-	scan []byte    // search buffer for Open/SeekFrame (seekable streams only)
+	oggFile // rs is nil for NewVorbisReader streams
+	br      *bufio.Reader
+	pr      *pageReader
+	pg      page
+	asm     assembler
+	dec     vorbis.Decoder
+	pcm     []float32 // decoder output buffer, BufferSize() samples
 
 	serial   uint32
 	ident    identHeader
@@ -68,7 +67,6 @@ type Stream struct {
 
 	base    int64 // input offset of the first page
 	dataOff int64 // input offset of the first audio page
-	endOff  int64 // input size (seekable streams)
 
 	// Granule bookkeeping. Granule positions count samples per channel
 	// from the start of the logical stream; frame f of the track has
@@ -95,7 +93,7 @@ type Stream struct {
 	closed bool
 }
 
-// Open prepares a seekable Ogg Vorbis stream starting at r's current
+// OpenVorbis prepares a seekable Ogg Vorbis stream starting at r's current
 // position. It reads and validates the three Vorbis headers, then locates
 // the last page to learn the stream length. Open does not take ownership
 // of r: Close does not close it, and r must not be used by anyone else
@@ -103,7 +101,7 @@ type Stream struct {
 //
 // Open returns an error wrapping ErrNotVorbis, ErrCorrupt, ErrTruncated or
 // ErrChained (or an I/O error from r).
-func Open(r io.ReadSeeker) (*Stream, error) {
+func OpenVorbis(r io.ReadSeeker) (*Stream, error) {
 	base, err := r.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, err
@@ -115,22 +113,22 @@ func Open(r io.ReadSeeker) (*Stream, error) {
 	if _, err := r.Seek(base, io.SeekStart); err != nil {
 		return nil, err
 	}
-	s := &Stream{rs: r, base: base, endOff: end}
+	s := &Stream{oggFile: oggFile{rs: r, endOff: end}, base: base}
 	if err := s.init(r); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// NewReader prepares a forward-only stream from r. Len returns -1 until
+// NewVorbisReader prepares a forward-only stream from r. Len returns -1 until
 // the end-of-stream page has been read, and SeekFrame returns ErrNotSeekable.
 // A chained stream is reported as ErrChained by Read after the first
 // logical stream has been decoded completely. Without seeking, the end is
 // cut when the EOS page is read: if a muxer put the EOS flag on an empty
 // page after the last audio page, the final packet's padding is returned
 // uncut (libvorbis behaves the same); Open does not have this limitation.
-func NewReader(r io.Reader) (*Stream, error) {
-	s := &Stream{endOff: -1}
+func NewVorbisReader(r io.Reader) (*Stream, error) {
+	s := &Stream{oggFile: oggFile{endOff: -1}}
 	if err := s.init(r); err != nil {
 		return nil, err
 	}
@@ -302,6 +300,12 @@ func safeDecode(d *vorbis.Decoder, p []byte, buf []float32) (out []float32, err 
 	}
 	return out, nil
 }
+
+// Codec returns "vorbis".
+func (s *Stream) Codec() string { return "vorbis" }
+
+// BitDepth returns 0: Vorbis is lossy.
+func (s *Stream) BitDepth() int { return 0 }
 
 // SampleRate returns the sample rate in Hz.
 func (s *Stream) SampleRate() int { return s.ident.sampleRate }
@@ -591,9 +595,17 @@ func (s *Stream) reposition(off int64) error {
 	return nil
 }
 
+// oggFile is the random access to a seekable Ogg file that Vorbis and
+// Opus streams share: page searches over windows of the input.
+type oggFile struct {
+	rs     io.ReadSeeker // nil: forward only
+	scan   []byte        // search buffer (seekable streams only)
+	endOff int64         // input size (seekable streams)
+}
+
 // readScan fills s.scan with the input from off (up to scanStep +
 // maxPageSize bytes) and returns it.
-func (s *Stream) readScan(off int64) ([]byte, error) {
+func (s *oggFile) readScan(off int64) ([]byte, error) {
 	if s.scan == nil {
 		s.scan = make([]byte, scanStep+maxPageSize)
 	}
@@ -615,7 +627,7 @@ func (s *Stream) readScan(off int64) ([]byte, error) {
 // [from, limit), in input order, until fn returns false. Candidate pages
 // are found by their capture pattern, so garbage between pages is
 // skipped.
-func (s *Stream) scanPages(from, limit int64, fn func(p *page) bool) error {
+func (s *oggFile) scanPages(from, limit int64, fn func(p *page) bool) error {
 	var p page
 	next := from // end of the last valid page seen
 	for off := from; off < limit; off += scanStep {
@@ -770,7 +782,14 @@ func (s *Stream) restartAt(target int64) error {
 // stream whose granule position is <= target and not -1, or off = -1 if
 // there is none after the first audio page.
 func (s *Stream) bisect(target int64) (off, granule int64, err error) {
-	lo, loGran := s.firstGranAt, s.firstGran
+	return s.bisectGranule(s.serial, s.firstGranAt, s.firstGran, target)
+}
+
+// bisectGranule returns the input offset and granule of the last page of
+// logical stream serial whose granule position is <= target and not -1,
+// searching from the page at lo (granule loGran); off = -1 if loGran is
+// already past target.
+func (s *oggFile) bisectGranule(serial uint32, lo, loGran, target int64) (off, granule int64, err error) {
 	if loGran > target {
 		return -1, 0, nil
 	}
@@ -781,7 +800,7 @@ func (s *Stream) bisect(target int64) (off, granule int64, err error) {
 		mid := lo + (hi-lo)/2
 		foundOff, foundGran := int64(-1), int64(0)
 		err := s.scanPages(mid, hi, func(p *page) bool {
-			if p.serial == s.serial && p.granule != -1 {
+			if p.serial == serial && p.granule != -1 {
 				foundOff, foundGran = p.off, p.granule
 				return false
 			}
@@ -798,7 +817,7 @@ func (s *Stream) bisect(target int64) (off, granule int64, err error) {
 	}
 	// Linear scan of the remaining window.
 	err = s.scanPages(lo+1, s.endOff, func(p *page) bool {
-		if p.serial != s.serial || p.granule == -1 {
+		if p.serial != serial || p.granule == -1 {
 			return true
 		}
 		if p.granule > target {

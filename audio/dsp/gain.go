@@ -302,8 +302,9 @@ func parseDecimal(t string) (float64, error) {
 
 // ReplayGainFromTags reads REPLAYGAIN_TRACK_GAIN, REPLAYGAIN_TRACK_PEAK,
 // REPLAYGAIN_ALBUM_GAIN and REPLAYGAIN_ALBUM_PEAK from Vorbis comments as
-// returned by decode.Stream.Tags (upper-case keys; lower-case keys are
-// looked up too). The first value of a field that parses wins; malformed
+// returned by decode.Decoder.Tags (upper-case keys; lower-case keys are
+// looked up too), with R128_TRACK_GAIN and R128_ALBUM_GAIN as fallbacks
+// for the gains. The first value of a field that parses wins; malformed
 // values are ignored.
 func ReplayGainFromTags(tags map[string][]string) (track, album ReplayGain) {
 	get := func(key string, parse func(string) (float64, error)) (float64, bool) {
@@ -320,6 +321,21 @@ func ReplayGainFromTags(tags map[string][]string) (track, album ReplayGain) {
 	track.Peak, track.HasPeak = get("REPLAYGAIN_TRACK_PEAK", ParseReplayGainPeak)
 	album.GainDB, album.HasGain = get("REPLAYGAIN_ALBUM_GAIN", ParseReplayGain)
 	album.Peak, album.HasPeak = get("REPLAYGAIN_ALBUM_PEAK", ParseReplayGainPeak)
+	// Without ReplayGain tags, R128 gains (Opus files, RFC 7845: Q7.8 dB
+	// to -23 LUFS) stand in, 5 dB higher (ReplayGain aims at -18 LUFS).
+	r128 := func(v string) (float64, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < -32768 || n > 32767 {
+			return 0, fmt.Errorf("bad R128 gain %q", v)
+		}
+		return float64(n)/256 + 5, nil
+	}
+	if !track.HasGain {
+		track.GainDB, track.HasGain = get("R128_TRACK_GAIN", r128)
+	}
+	if !album.HasGain {
+		album.GainDB, album.HasGain = get("R128_ALBUM_GAIN", r128)
+	}
 	return track, album
 }
 

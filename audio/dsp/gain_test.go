@@ -98,6 +98,15 @@ func TestReplayGainFromTags(t *testing.T) {
 	if !tr.HasGain || tr.GainDB != -6.48 || !tr.HasPeak || tr.Peak != 0.977 || !al.HasGain || al.GainDB != 1 || al.HasPeak {
 		t.Errorf("got %+v %+v", tr, al)
 	}
+	// R128 gains (Q7.8 dB to -23 LUFS) stand in when ReplayGain is absent.
+	tr, al = ReplayGainFromTags(map[string][]string{"R128_TRACK_GAIN": {"-512"}, "R128_ALBUM_GAIN": {"x"}})
+	if !tr.HasGain || tr.GainDB != 3 || al.HasGain {
+		t.Errorf("R128: got %+v %+v", tr, al)
+	}
+	tr, _ = ReplayGainFromTags(map[string][]string{"R128_TRACK_GAIN": {"-512"}, "REPLAYGAIN_TRACK_GAIN": {"-1 dB"}})
+	if tr.GainDB != -1 {
+		t.Errorf("ReplayGain must win over R128: %+v", tr)
+	}
 }
 
 func TestParseMode(t *testing.T) {

@@ -23,7 +23,7 @@ type track struct {
 	gen   uint64 // request number; results of superseded requests are closed
 
 	rc       io.ReadSeekCloser
-	st       *decode.Stream
+	st       decode.Decoder
 	gain     dsp.GainDecision
 	rate     int
 	channels int

@@ -55,3 +55,43 @@ oggdec -Q -R -b 16 -e 0 -s 1 -o mono_short.s16 mono_short.ogg
 oggdec -Q -R -b 16 -e 0 -s 1 -o mono22k.s16 mono22k.ogg
 
 ls -l ./*.ogg ./*.s16
+
+# ---- FLAC, MP3 and Opus fixtures (need flac, ffmpeg with libmp3lame and
+# libopus, a small PNG made by ffmpeg) ----
+ffmpeg -loglevel error -y -f lavfi -i color=c=red:s=8x8 -frames:v 1 "$tmp/cover.png"
+
+# stereo16.flac: 44.1 kHz 16-bit stereo, the stereo.wav signal, 10 seek
+# points, tags and a front-cover PICTURE block.
+flac -s -f --blocksize=4096 -S 10x -T "TITLE=Flac Title" -T "ARTIST=Artist One" \
+	-T "ALBUM=Album" -T "REPLAYGAIN_TRACK_GAIN=-3.10 dB" --picture="3|image/png|front|8x8x24|$tmp/cover.png" \
+	-o stereo16.flac "$tmp/stereo.wav"
+
+# hires24.flac: 96 kHz 24-bit stereo noise and tones, 0.3 s + 7 frames,
+# no SEEKTABLE (seeking bisects).
+sox -r 96000 -n -b 24 "$tmp/hires.wav" synth 28807s sine 1000 whitenoise channels 2 norm -1
+flac -s -f --no-seektable -o hires24.flac "$tmp/hires.wav"
+
+# mono8k.flac: 8 kHz 8-bit mono (small rates and depths).
+sox -r 8000 -n -b 8 "$tmp/mono8k.wav" synth 4001s sine 300 norm -2
+flac -s -f -o mono8k.flac "$tmp/mono8k.wav"
+
+ls -l ./*.flac
+
+# stereo.mp3: the stereo.wav signal through ffmpeg's libmp3lame (which
+# writes the Xing/LAME info tag: delay and padding), ID3v2.4 tags with a
+# TXXX ReplayGain value and an APIC front cover, and an ID3v1 tag.
+ffmpeg -loglevel error -y -i "$tmp/stereo.wav" -i "$tmp/cover.png" -map 0 -map 1 -c:a libmp3lame -b:a 128k \
+	-c:v copy -id3v2_version 4 -write_id3v1 1 -metadata title="Mp3 Title" -metadata artist="Artist One" \
+	-metadata album=Album -metadata track=3/12 -metadata REPLAYGAIN_TRACK_GAIN="-3.10 dB" \
+	-metadata:s:v comment="Cover (front)" stereo.mp3
+# mono22k.mp3: MPEG-2 (576 samples per frame), mono, ID3v2.3, 40 kbit/s
+# (small frames: the bit reservoir spans several of them).
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=22050:d=1.3" -c:a libmp3lame -b:a 40k -ac 1 -id3v2_version 3 mono22k.mp3
+# notag.mp3: no info tag (plays with its padding), no ID3.
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=44100:d=0.5" -c:a libmp3lame -b:a 96k -write_xing 0 -id3v2_version 0 notag.mp3
+
+# stereo.opus: the stereo.wav signal through opusenc (resampled to 48 kHz,
+# pre-skip 312), tags and a front cover; mono.opus: ffmpeg's libopus.
+opusenc --quiet --serial 1006 --title "Opus Title" --artist "Artist One" --album Album \
+	--comment "R128_TRACK_GAIN=-512" --picture "3|image/png|front|8x8x24|$tmp/cover.png" "$tmp/stereo.wav" stereo.opus
+ffmpeg -loglevel error -y -f lavfi -i "sine=f=440:r=48000:d=0.9" -c:a libopus -b:a 48k -ac 1 mono.opus
