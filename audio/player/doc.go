@@ -99,7 +99,9 @@
 // consecutive tracks with the same foreign rate share one resampler run,
 // so their joins stay seamless. A join to a track with another channel
 // count cannot be gapless: the list plays out, the output is reopened and
-// the next track starts (TrackStarted when heard).
+// the next track starts (TrackStarted when heard; if the output cannot be
+// reopened, TrackStarted then TrackFailed, as for a next track that
+// cannot be opened).
 //
 // # Pause, resume, seek, load
 //
@@ -145,6 +147,11 @@
 // panics (package decode recovers); a panic in the pipeline itself is
 // recovered, logged, reported as TrackFailed, and the Player refuses
 // further commands.
+//
+// Every event is emitted after the state it implies is stored: whoever
+// reacts to TrackStarted or TrackFailed and calls Position finds the
+// event's track (a failed one at 0 ms), and after Ended the last track at
+// its end (TestStateStoredBeforeEvent checks it at the moment of emission).
 //
 // # Ended
 //

@@ -702,9 +702,7 @@ func (pl *pipe) fire(m mark) {
 		p.emit(playback.Event{Kind: playback.Ended, URI: pl.curURI()})
 	case markFailed:
 		pl.pauseOutput()
-		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
-		p.emit(playback.Event{Kind: playback.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
-		pl.addSegment(segment{start: m.at, uri: m.tr.meta.URI, inRate: 1000, outRate: math.MaxInt64})
+		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
 		if m.tr != pl.cur && m.tr != pl.xfOut {
 			pl.retire(m.tr)
@@ -713,8 +711,21 @@ func (pl *pipe) fire(m mark) {
 		pl.pauseOutput()
 		pl.retire(pl.cur)
 		pl.cur = nil
-		pl.startLoaded(m.tr, true)
+		if err := pl.startLoaded(m.tr, true); err != nil {
+			pl.nextFailed(m.at, m.tr.meta.URI, err)
+		}
 	}
+}
+
+// nextFailed reports a next track that cannot be played, at output index
+// at where it would have started: TrackStarted, then TrackFailed (the
+// receiver skips to the track after it), its position 0 from then on.
+// The timeline is stored before the events are emitted, so whoever
+// reacts to them finds the failed track in Position.
+func (pl *pipe) nextFailed(at int64, uri string, err error) {
+	pl.addSegment(segment{start: at, uri: uri, inRate: 1000, outRate: math.MaxInt64})
+	pl.p.emit(playback.Event{Kind: playback.TrackStarted, URI: uri})
+	pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: uri, Err: err})
 }
 
 // retire closes a track that is no longer audible.
@@ -878,7 +889,9 @@ func (pl *pipe) onOpened(tr *track) {
 			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: tr.err})
 			return
 		}
-		pl.startLoaded(tr, false)
+		if err := pl.startLoaded(tr, false); err != nil {
+			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
+		}
 	case tr.gen == pl.nextGen && pl.nextOpen:
 		pl.nextOpen, pl.nextCtx = false, nil
 		pl.next = tr
@@ -892,16 +905,16 @@ func (pl *pipe) onOpened(tr *track) {
 
 // startLoaded starts an opened track from its start position after a
 // Load (or a reopen at a boundary, which reports TrackStarted when heard).
-// The output is reopened if the track's format differs from it.
-func (pl *pipe) startLoaded(tr *track, started bool) {
+// The output is reopened if the track's format differs from it; if that
+// fails, tr is closed and the error returned for the caller to report.
+func (pl *pipe) startLoaded(tr *track, started bool) error {
 	if tr.rate != pl.rate || tr.channels != pl.ch || pl.outErr != nil {
 		pl.pauseOutput()
 		_ = pl.out.Close()
 		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
 			tr.close()
 			pl.src = srcNone
-			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
-			return
+			return err
 		}
 	} else {
 		pl.lim.Reset()
@@ -924,6 +937,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) {
 	}
 	pl.p.log.Debug("track loaded", "track", tr.meta.URI, "rate", tr.rate, "channels", tr.channels,
 		"frames", tr.frames, "gain_db", tr.gain.GainDB, "gain_source", tr.gain.Source, "capped", tr.gain.Capped)
+	return nil
 }
 
 // doSeek repositions within the audible track. The output has been
