@@ -2,7 +2,6 @@ package player
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -120,8 +119,8 @@ type pipe struct {
 	fadeEnd int64 // output index after the last frame of the fade
 	// settling are Settle callers, released once no fade is pending.
 	settling []chan struct{}
-	fadeAct  any  // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
-	padded   bool // silence was written after the fade (seek, load)
+	fadeAct  fadeAction // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
+	padded   bool       // silence was written after the fade (seek, load)
 
 	// Crossfade (Options.Crossfade, SetCrossfade).
 	xfOut     *track
@@ -224,74 +223,6 @@ func (pl *pipe) shutdown() {
 	}
 }
 
-// handle applies one command.
-func (pl *pipe) handle(msg any) error {
-	switch c := msg.(type) {
-	case cmdLoad:
-		if pl.fading || pl.audible() {
-			pl.beginFade(jumpFade, c)
-			return nil
-		}
-		pl.out.Flush()
-		pl.doLoad(c)
-	case cmdSetNext:
-		pl.setNext(c)
-	case cmdSettle:
-		pl.settling = append(pl.settling, c.done)
-	case cmdPause:
-		if !pl.play {
-			return nil
-		}
-		audible := pl.audible()
-		pl.play = false
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = false
-			pl.fadeAct = l
-		}
-		switch {
-		case pl.fading: // the pending fade ends in a pause
-		case audible:
-			pl.beginFade(pauseFade, nil)
-		case pl.started:
-			pl.pauseOutput()
-		}
-	case cmdResume:
-		if pl.play {
-			return nil
-		}
-		pl.play = true
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = true
-			pl.fadeAct = l
-		}
-		if pl.fading && pl.fadeAct == nil {
-			pl.fading = false // cancel the pause: fade back in from where the fader is
-			pl.vol.FadeIn(pauseFade)
-			return nil
-		}
-		if pl.vol.Faded() {
-			pl.vol.FadeIn(pauseFade)
-		}
-	case cmdSeek:
-		switch {
-		case pl.src == srcLoading:
-			c2 := pl.loadReq
-			c2.posMS = c.posMS
-			pl.doLoad(c2)
-		case pl.cur == nil:
-			return errors.New("player: nothing to seek in")
-		case pl.fading || pl.audible():
-			pl.beginFade(jumpFade, c)
-		default:
-			pl.out.Flush()
-			pl.doSeek(c.posMS)
-		}
-	default:
-		return fmt.Errorf("player: unknown command %T", msg)
-	}
-	return nil
-}
-
 // audible reports whether audio is flowing, so a change must fade out first.
 func (pl *pipe) audible() bool {
 	return pl.started && pl.play && pl.src == srcPlaying && !pl.vol.Faded()
@@ -299,7 +230,7 @@ func (pl *pipe) audible() bool {
 
 // beginFade starts (or retargets) a fade-out; act runs once the fade has
 // been consumed by the device.
-func (pl *pipe) beginFade(d time.Duration, act any) {
+func (pl *pipe) beginFade(d time.Duration, act fadeAction) {
 	if act != nil || !pl.fading {
 		pl.fadeAct = act
 	}

@@ -103,7 +103,7 @@ type Options struct {
 type Player struct {
 	opts   Options
 	log    *slog.Logger
-	cmds   chan command
+	cmds   chan request
 	events chan playback.Event
 	volume atomic.Int32
 	xfade  atomic.Int64 // crossfade length in ns (SetCrossfade); ≤ 0: off
@@ -123,31 +123,6 @@ type Player struct {
 }
 
 var _ playback.Engine = (*Player)(nil)
-
-// Commands: one type per Engine method, handled by the pipeline goroutine.
-type (
-	cmdLoad struct {
-		t     playback.Track
-		album bool
-		posMS int64
-		play  bool
-	}
-	cmdSetNext struct {
-		t     *playback.Track
-		album bool
-	}
-	cmdPause  struct{}
-	cmdResume struct{}
-	cmdSeek   struct{ posMS int64 }
-	cmdSettle struct{ done chan struct{} } // closed once no fade-out is pending
-	cmdClose  struct{}
-)
-
-// command is a message to the pipeline; reply gets its result.
-type command struct {
-	msg   any // one of the cmd* types above
-	reply chan error
-}
 
 // New opens the output (at 44.1 kHz stereo; it is reopened when a loaded
 // track needs another format) and starts the pipeline goroutine.
@@ -181,7 +156,7 @@ func New(opts Options) (*Player, error) {
 	p := &Player{
 		opts:   opts,
 		log:    opts.Logger,
-		cmds:   make(chan command),
+		cmds:   make(chan request),
 		events: make(chan playback.Event, 64),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -202,9 +177,11 @@ func New(opts Options) (*Player, error) {
 	return p, nil
 }
 
-// send hands a command to the pipeline and waits for its answer.
-func (p *Player) send(msg any) error {
-	c := command{msg: msg, reply: make(chan error, 1)}
+// send hands m to the pipeline goroutine and waits until it was applied:
+// a method returns only once its effect is visible (Position after Load
+// reports the requested track).
+func (p *Player) send(m message) error {
+	c := request{msg: m, reply: make(chan error, 1)}
 	select {
 	case p.cmds <- c:
 	case <-p.done:

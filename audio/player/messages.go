@@ -1,0 +1,120 @@
+package player
+
+import (
+	"errors"
+
+	"github.com/roomcast/roomcast/playback"
+)
+
+// message is a command to the pipeline goroutine: one type per Engine
+// method. The set is closed (isMessage is unexported): handle's switch
+// names every case but cmdClose, which run takes first, and has no
+// default.
+type message interface{ isMessage() }
+
+type (
+	cmdLoad struct {
+		t     playback.Track
+		album bool
+		posMS int64
+		play  bool
+	}
+	cmdSetNext struct {
+		t     *playback.Track
+		album bool
+	}
+	cmdPause  struct{}
+	cmdResume struct{}
+	cmdSeek   struct{ posMS int64 }
+	cmdSettle struct{ done chan struct{} } // closed once no fade-out is pending
+	cmdClose  struct{}
+)
+
+func (cmdLoad) isMessage()    {}
+func (cmdSetNext) isMessage() {}
+func (cmdPause) isMessage()   {}
+func (cmdResume) isMessage()  {}
+func (cmdSeek) isMessage()    {}
+func (cmdSettle) isMessage()  {}
+func (cmdClose) isMessage()   {}
+
+// request carries a message to the pipeline goroutine; reply gets nil
+// once the message was applied, or the error only a seek can have
+// (ErrClosed after a panic stopped the pipeline).
+type request struct {
+	msg   message
+	reply chan error
+}
+
+// fadeAction is what runs once a fade-out was heard: a load or a seek
+// (nil: the fade ends in a pause).
+type fadeAction interface{ afterFade() }
+
+func (cmdLoad) afterFade() {}
+func (cmdSeek) afterFade() {}
+
+// handle applies one command.
+func (pl *pipe) handle(m message) error {
+	switch c := m.(type) {
+	case cmdLoad:
+		if pl.fading || pl.audible() {
+			pl.beginFade(jumpFade, c)
+			return nil
+		}
+		pl.out.Flush()
+		pl.doLoad(c)
+	case cmdSetNext:
+		pl.setNext(c)
+	case cmdSettle:
+		pl.settling = append(pl.settling, c.done)
+	case cmdPause:
+		if !pl.play {
+			return nil
+		}
+		audible := pl.audible()
+		pl.play = false
+		if l, ok := pl.fadeAct.(cmdLoad); ok {
+			l.play = false
+			pl.fadeAct = l
+		}
+		switch {
+		case pl.fading: // the pending fade ends in a pause
+		case audible:
+			pl.beginFade(pauseFade, nil)
+		case pl.started:
+			pl.pauseOutput()
+		}
+	case cmdResume:
+		if pl.play {
+			return nil
+		}
+		pl.play = true
+		if l, ok := pl.fadeAct.(cmdLoad); ok {
+			l.play = true
+			pl.fadeAct = l
+		}
+		if pl.fading && pl.fadeAct == nil {
+			pl.fading = false // cancel the pause: fade back in from where the fader is
+			pl.vol.FadeIn(pauseFade)
+			return nil
+		}
+		if pl.vol.Faded() {
+			pl.vol.FadeIn(pauseFade)
+		}
+	case cmdSeek:
+		switch {
+		case pl.src == srcLoading:
+			c2 := pl.loadReq
+			c2.posMS = c.posMS
+			pl.doLoad(c2)
+		case pl.cur == nil:
+			return errors.New("player: nothing to seek in")
+		case pl.fading || pl.audible():
+			pl.beginFade(jumpFade, c)
+		default:
+			pl.out.Flush()
+			pl.doSeek(c.posMS)
+		}
+	}
+	return nil
+}
