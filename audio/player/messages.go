@@ -61,7 +61,7 @@ func (pl *pipe) handle(m message) error {
 			pl.beginFade(jumpFade, c)
 			return nil
 		}
-		pl.out.Flush()
+		pl.dev.out.Flush()
 		pl.doLoad(c)
 	case cmdSetNext:
 		pl.setNext(c)
@@ -81,8 +81,8 @@ func (pl *pipe) handle(m message) error {
 		case pl.fading: // the pending fade ends in a pause
 		case audible:
 			pl.beginFade(pauseFade, nil)
-		case pl.started:
-			pl.pauseOutput()
+		case pl.dev.started:
+			pl.dev.pause(pl.p.log)
 		}
 	case cmdResume:
 		if pl.play {
@@ -95,11 +95,11 @@ func (pl *pipe) handle(m message) error {
 		}
 		if pl.fading && pl.fadeAct == nil {
 			pl.fading = false // cancel the pause: fade back in from where the fader is
-			pl.vol.FadeIn(pauseFade)
+			pl.chain.vol.FadeIn(pauseFade)
 			return nil
 		}
-		if pl.vol.Faded() {
-			pl.vol.FadeIn(pauseFade)
+		if pl.chain.vol.Faded() {
+			pl.chain.vol.FadeIn(pauseFade)
 		}
 	case cmdSeek:
 		switch {
@@ -112,7 +112,7 @@ func (pl *pipe) handle(m message) error {
 		case pl.fading || pl.audible():
 			pl.beginFade(jumpFade, c)
 		default:
-			pl.out.Flush()
+			pl.dev.out.Flush()
 			pl.doSeek(c.posMS)
 		}
 	}

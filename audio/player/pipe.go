@@ -66,22 +66,8 @@ type pipe struct {
 	p      *Player
 	opened chan *track
 
-	// Output and the device-side stages (device rate and channels).
-	out     output.Output
-	outErr  error // the output could not be (re)opened
-	rate    int
-	ch      int
-	started bool // output.Start called since the last Pause
-	gain    *dsp.Gain
-	lim     *dsp.Limiter
-	vol     *dsp.Volume
-	volSet  int32            // volume last passed to vol
-	curve   *dsp.VolumeCurve // curve last passed to vol
-	lat     int64            // lim.Latency()
-	buf     []float32
-	tail    []float32
-	pend    []float32 // processed samples not yet accepted by the output
-	waitOut bool      // the ring is full: wait for Writable
+	dev   device // the output, its format, the samples it has not taken
+	chain chain  // gain → limiter → volume at the device format
 
 	// Source side.
 	src      srcState
@@ -159,8 +145,8 @@ func (pl *pipe) run() {
 		}
 		pl.fill()
 		var writable <-chan struct{}
-		if pl.waitOut {
-			writable = pl.out.Writable()
+		if pl.dev.waitOut {
+			writable = pl.dev.out.Writable()
 		}
 		var tc <-chan time.Time
 		if len(pl.marks) > 0 || pl.fading || (pl.waitNext && !pl.nextKnown) {
@@ -179,7 +165,7 @@ func (pl *pipe) run() {
 		case <-writable:
 		case <-tc:
 			pl.onTick()
-		case err := <-pl.out.Errors():
+		case err := <-pl.dev.out.Errors():
 			p.log.Warn("output error", "err", err)
 		case <-alive.C:
 		}
@@ -218,14 +204,14 @@ func (pl *pipe) shutdown() {
 	if pl.curCtx != nil {
 		pl.curCtx()
 	}
-	if pl.out != nil {
-		_ = pl.out.Close()
+	if pl.dev.out != nil {
+		_ = pl.dev.out.Close()
 	}
 }
 
 // audible reports whether audio is flowing, so a change must fade out first.
 func (pl *pipe) audible() bool {
-	return pl.started && pl.play && pl.src == srcPlaying && !pl.vol.Faded()
+	return pl.dev.started && pl.play && pl.src == srcPlaying && !pl.chain.vol.Faded()
 }
 
 // beginFade starts (or retargets) a fade-out; act runs once the fade has
@@ -237,43 +223,21 @@ func (pl *pipe) beginFade(d time.Duration, act fadeAction) {
 	if pl.fading {
 		return
 	}
-	n := pl.vol.FadeOut(d)
+	n := pl.chain.vol.FadeOut(d)
 	pl.fading = true
-	pl.fadeEnd = pl.prodIndex() + int64(n)
+	pl.fadeEnd = pl.dev.prodIndex() + int64(n)
 }
-
-// prodIndex is the output index the next frame leaving the limiter gets.
-func (pl *pipe) prodIndex() int64 { return pl.out.Written() + int64(len(pl.pend)/pl.ch) }
-
-// endPadMS is the silence written after the last frame of a list.
-const endPadMS = 50
 
 // fill produces and writes blocks while the output takes them.
 func (pl *pipe) fill() {
-	pl.waitOut, pl.waitNext = false, false
+	pl.dev.waitOut, pl.waitNext = false, false
 	for {
-		if len(pl.pend) > 0 {
-			n, err := pl.out.TryWrite(pl.pend)
-			pl.pend = pl.pend[n:]
-			if err != nil {
-				pl.p.log.Warn("output write", "err", err)
-				pl.pend = nil
-				break
-			}
-			if len(pl.pend) > 0 {
-				pl.waitOut = true
-				break
-			}
-		}
-		if !pl.produce() {
+		if !pl.dev.writePending(pl.p.log) || !pl.produce() {
 			break
 		}
 	}
-	if pl.play && !pl.started && pl.src == srcPlaying && pl.outErr == nil {
-		if err := pl.out.Start(); err != nil {
-			pl.p.log.Warn("output start", "err", err)
-		}
-		pl.started = true
+	if pl.play && !pl.dev.started && pl.src == srcPlaying && pl.dev.err == nil {
+		pl.dev.start(pl.p.log)
 	}
 	pl.prefetch()
 	if pl.fading && pl.checkFade() {
@@ -288,20 +252,13 @@ func (pl *pipe) produce() bool {
 	}
 	frames := chunkFrames
 	if pl.fading {
-		left := pl.fadeEnd - pl.prodIndex()
+		left := pl.fadeEnd - pl.dev.prodIndex()
 		if left <= 0 {
 			return false
 		}
 		frames = int(min(int64(frames), left))
 	}
-	if v := pl.p.volume.Load(); v != pl.volSet {
-		pl.vol.SetVolume(float64(v))
-		pl.volSet = v
-	}
-	if c := pl.p.curve.Load(); c != pl.curve {
-		pl.vol.SetCurve(*c)
-		pl.curve = c
-	}
+	pl.chain.follow(pl.p.volume.Load(), pl.p.curve.Load())
 	if l := pl.xfadeLen(); l > 0 {
 		switch rem := pl.cur.remaining(); {
 		case rem > l:
@@ -314,7 +271,7 @@ func (pl *pipe) produce() bool {
 			}
 		}
 	}
-	buf := pl.buf[:frames*pl.ch]
+	buf := pl.dev.buf[:frames*pl.dev.ch]
 	n, wait := pl.read(buf)
 	if wait {
 		pl.waitNext = true
@@ -323,17 +280,17 @@ func (pl *pipe) produce() bool {
 	if n == 0 {
 		return pl.advance()
 	}
-	pl.gain.Process(buf[:n])
+	pl.chain.gain.Process(buf[:n])
 	if pl.xfOut != nil {
 		pl.mixOut(buf[:n])
 	}
-	pl.lim.Process(buf[:n])
-	pl.vol.Process(buf[:n])
-	pl.pend = buf[:n]
+	pl.chain.lim.Process(buf[:n])
+	pl.chain.vol.Process(buf[:n])
+	pl.dev.pend = buf[:n]
 	if pl.xfOut != nil && pl.xfPos >= pl.xfLen {
 		// The overlap is complete: the outgoing track is closed once its
 		// last frame was heard (a seek before that may still go back to it).
-		pl.marks = append(pl.marks, mark{at: pl.prodIndex() + pl.lat, kind: markRetire, tr: pl.xfOut})
+		pl.marks = append(pl.marks, mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xfOut})
 		pl.endCrossfade()
 	}
 	return true
@@ -346,13 +303,13 @@ func (pl *pipe) produce() bool {
 func (pl *pipe) xfadeLen() int64 {
 	d := time.Duration(pl.p.xfade.Load())
 	cur := pl.cur
-	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.rate {
+	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
 		return 0
 	}
 	if pl.nextKnown && pl.nextReq == nil {
 		return 0 // the list ends with cur
 	}
-	l := min(int64(d.Seconds()*float64(pl.rate)), cur.frames/2)
+	l := min(int64(d.Seconds()*float64(pl.dev.rate)), cur.frames/2)
 	if nx := pl.next; nx != nil && nx.err == nil && nx.frames > 0 {
 		l = min(l, (nx.frames-nx.start)/2)
 	}
@@ -362,7 +319,7 @@ func (pl *pipe) xfadeLen() int64 {
 // canCrossfade reports whether nx can be crossfaded into: same format as
 // the device (and as cur), known length.
 func (pl *pipe) canCrossfade(nx *track) bool {
-	return nx.rate == pl.rate && nx.channels == pl.ch && nx.frames > 0 && pl.rs == nil
+	return nx.rate == pl.dev.rate && nx.channels == pl.dev.ch && nx.frames > 0 && pl.rs == nil
 }
 
 // beginCrossfade makes nx the current track with an overlap of l frames:
@@ -371,16 +328,16 @@ func (pl *pipe) canCrossfade(nx *track) bool {
 // TrackStarted is due when its first frame is heard.
 func (pl *pipe) beginCrossfade(nx *track, l int64) {
 	old := pl.cur
-	at := pl.prodIndex() + pl.lat
+	at := pl.dev.prodIndex() + pl.chain.lat
 	pl.retired = append(pl.retired, old)
 	pl.setFeed(nx)
 	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
 	pl.xfOut, pl.xfPos, pl.xfLen, pl.xfArmed = old, 0, l, false
 	// The outgoing track keeps its gain stage (and any ramp in progress);
 	// the incoming one gets its own, at its gain at once (it starts silent).
-	pl.xfGain, pl.gain, pl.gainSpare = pl.gain, pl.gainSpare, nil
-	pl.gain.Jump(nx.gain.GainDB)
-	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
+	pl.xfGain, pl.chain.gain, pl.gainSpare = pl.chain.gain, pl.gainSpare, nil
+	pl.chain.gain.Jump(nx.gain.GainDB)
+	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
 	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx})
 	pl.p.log.Debug("crossfade join", "track", nx.meta.URI, "at", at, "frames", l, "gain_db", nx.gain.GainDB)
 }
@@ -388,7 +345,7 @@ func (pl *pipe) beginCrossfade(nx *track, l int64) {
 // mixOut mixes the outgoing track's next frames into buf (cur's frames,
 // gain applied) with dsp.Crossfade's equal-power gains.
 func (pl *pipe) mixOut(buf []float32) {
-	ch := pl.ch
+	ch := pl.dev.ch
 	k := min(int64(len(buf)/ch), pl.xfLen-pl.xfPos)
 	if k <= 0 {
 		return
@@ -430,7 +387,7 @@ func (pl *pipe) read(dst []float32) (n int, wait bool) {
 	if pl.rs == nil {
 		return pl.cur.read(dst), false
 	}
-	ch := pl.ch
+	ch := pl.dev.ch
 	want := int64(len(dst) / ch)
 	if pl.boundary >= 0 {
 		want = min(want, pl.boundary-pl.outCount)
@@ -457,7 +414,7 @@ func (pl *pipe) read(dst []float32) (n int, wait bool) {
 				return 0, true
 			}
 			if nx != nil && nx.rate == pl.feed.rate {
-				pl.boundary = ceilDiv((pl.inCount+int64(pl.inLen/ch))*int64(pl.rate), int64(pl.rsRate))
+				pl.boundary = ceilDiv((pl.inCount+int64(pl.inLen/ch))*int64(pl.dev.rate), int64(pl.rsRate))
 				pl.feed = nx
 				want = min(want, pl.boundary-pl.outCount)
 				continue
@@ -494,7 +451,7 @@ func (pl *pipe) joinable() (nx *track, wait bool) {
 		}
 		return nil, true
 	}
-	if pl.next.err != nil || pl.next.channels != pl.ch {
+	if pl.next.err != nil || pl.next.channels != pl.dev.ch {
 		return nil, false
 	}
 	return pl.next, false
@@ -526,7 +483,7 @@ func (pl *pipe) advance() bool {
 		return true
 	}
 	pl.finishList(pl.next)
-	return len(pl.pend) > 0
+	return len(pl.dev.pend) > 0
 }
 
 // setFeed prepares the source side for tr's frames: a resampler when its
@@ -535,7 +492,7 @@ func (pl *pipe) advance() bool {
 func (pl *pipe) setFeed(tr *track) {
 	pl.feed = tr
 	pl.inLen, pl.inCount, pl.outCount, pl.boundary, pl.draining = 0, 0, 0, -1, false
-	if tr.rate == pl.rate {
+	if tr.rate == pl.dev.rate {
 		pl.rs = nil
 		return
 	}
@@ -543,7 +500,7 @@ func (pl *pipe) setFeed(tr *track) {
 		pl.rs.Reset()
 		return
 	}
-	rs, err := dsp.NewResampler(tr.rate, pl.rate, pl.ch, dsp.QualityPi)
+	rs, err := dsp.NewResampler(tr.rate, pl.dev.rate, pl.dev.ch, dsp.QualityPi)
 	if err != nil { // rates were checked by the decoder; keep the format of the error
 		pl.p.log.Error("resampler", "err", err)
 		tr.done = true
@@ -551,21 +508,21 @@ func (pl *pipe) setFeed(tr *track) {
 		return
 	}
 	pl.rs, pl.rsRate = rs, tr.rate
-	in := int(ceilDiv(int64(chunkFrames)*int64(tr.rate), int64(pl.rate))) + 2*rs.LookAhead() + 16
-	pl.inBuf = make([]float32, in*pl.ch)
+	in := int(ceilDiv(int64(chunkFrames)*int64(tr.rate), int64(pl.dev.rate))) + 2*rs.LookAhead() + 16
+	pl.inBuf = make([]float32, in*pl.dev.ch)
 }
 
 // startNext makes nx the current track: its first frame enters the gain
 // stage now. The gain changes exactly there (no change when equal: album
 // mode), and TrackStarted is due when that frame is heard.
 func (pl *pipe) startNext(nx *track) {
-	at := pl.prodIndex() + pl.lat
+	at := pl.dev.prodIndex() + pl.chain.lat
 	prev := pl.cur
 	pl.retired = append(pl.retired, prev)
 	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
 	pl.boundary = -1
-	pl.gain.Set(nx.gain.GainDB)
-	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
+	pl.chain.gain.Set(nx.gain.GainDB)
+	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
 	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx, prev: prev})
 	pl.p.log.Debug("gapless join", "track", nx.meta.URI, "at", at, "gain_db", nx.gain.GainDB)
 }
@@ -574,13 +531,12 @@ func (pl *pipe) startNext(nx *track) {
 // the end: Ended, or the report of a next track that failed, or a reopen
 // for one that needs another channel count.
 func (pl *pipe) finishList(nx *track) {
-	n := pl.lim.Flush(pl.tail)
-	pl.vol.Process(pl.tail[:n])
-	clear(pl.tail[n:])
-	end := pl.prodIndex() + int64(n/pl.ch)
+	n := pl.chain.flushTail(pl.dev.tail)
+	clear(pl.dev.tail[n:])
+	end := pl.dev.prodIndex() + int64(n/pl.dev.ch)
 	// Silence after the tail keeps the device fed until the output is
 	// paused, so the end is not counted as an underrun.
-	pl.pend = pl.tail
+	pl.dev.pend = pl.dev.tail
 	pl.src = srcEnded
 	m := mark{at: end, kind: markEnded}
 	if nx != nil && pl.nextReq != nil {
@@ -596,8 +552,8 @@ func (pl *pipe) finishList(nx *track) {
 
 // onTick fires marks the output has played past and completes fades.
 func (pl *pipe) onTick() {
-	played := pl.out.PlayedIndex()
-	consumed := pl.out.Written() - pl.out.Stats().Buffered
+	played := pl.dev.out.PlayedIndex()
+	consumed := pl.dev.consumed()
 	for len(pl.marks) > 0 {
 		m := pl.marks[0]
 		// A join is due when heard; an end once the device has taken the
@@ -615,7 +571,7 @@ func (pl *pipe) onTick() {
 	if pl.fading {
 		pl.checkFade()
 	}
-	if pl.waitNext && !pl.nextKnown && played >= pl.prodIndex() {
+	if pl.waitNext && !pl.nextKnown && played >= pl.dev.prodIndex() {
 		// Everything was heard and the receiver has not said what comes
 		// next: take the list as ended.
 		pl.nextKnown = true
@@ -629,17 +585,17 @@ func (pl *pipe) fire(m mark) {
 		pl.retire(m.prev)
 		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
 	case markEnded:
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 		p.emit(playback.Event{Kind: playback.Ended, URI: pl.curURI()})
 	case markFailed:
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
 		if m.tr != pl.cur && m.tr != pl.xfOut {
 			pl.retire(m.tr)
 		}
 	case markReopen:
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 		pl.retire(pl.cur)
 		pl.cur = nil
 		if err := pl.startLoaded(m.tr, true); err != nil {
@@ -670,24 +626,15 @@ func (pl *pipe) retire(tr *track) {
 	tr.close()
 }
 
-func (pl *pipe) pauseOutput() {
-	if pl.started {
-		if err := pl.out.Pause(); err != nil {
-			pl.p.log.Warn("output pause", "err", err)
-		}
-		pl.started = false
-	}
-}
-
 // checkFade completes a fade once the device took its last frame (or
 // production stopped before it) and runs the pending action; it reports
 // whether it did.
 func (pl *pipe) checkFade() bool {
-	if len(pl.pend) > 0 {
+	if len(pl.dev.pend) > 0 {
 		return false
 	}
 	end := pl.fadeEnd
-	if pi := pl.prodIndex(); pi < end {
+	if pi := pl.dev.prodIndex(); pi < end {
 		if pl.src == srcPlaying && !pl.waitNext {
 			return false // still producing the fade
 		}
@@ -698,25 +645,23 @@ func (pl *pipe) checkFade() bool {
 		// the fade keeps the device fed meanwhile (no underrun), and is
 		// dropped by that flush.
 		pl.padded = true
-		n := min(len(pl.tail), pl.rate*endPadMS/1000*pl.ch)
-		clear(pl.tail[:n])
-		_, _ = pl.out.TryWrite(pl.tail[:n])
+		pl.dev.writeSilence(endPadMS)
 	}
-	if consumed := pl.out.Written() - pl.out.Stats().Buffered; consumed < end {
+	if consumed := pl.dev.consumed(); consumed < end {
 		return false
 	}
 	act := pl.fadeAct
 	pl.fading, pl.fadeAct, pl.padded = false, nil, false
 	switch c := act.(type) {
 	case cmdLoad:
-		pl.out.Flush()
+		pl.dev.out.Flush()
 		pl.doLoad(c)
 	case cmdSeek:
-		pl.out.Flush()
+		pl.dev.out.Flush()
 		pl.doSeek(c.posMS)
 	}
 	if !pl.play {
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 	}
 	return true
 }
@@ -727,11 +672,11 @@ func (pl *pipe) doLoad(c cmdLoad) {
 	pl.dropTracks()
 	pl.marks = nil
 	pl.fading, pl.fadeAct, pl.padded = false, nil, false
-	pl.pend = nil
+	pl.dev.pend = nil
 	pl.loadReq = c
 	pl.play = c.play
 	if !pl.play {
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 	}
 	pl.src = srcLoading
 	pl.gen++
@@ -816,7 +761,7 @@ func (pl *pipe) onOpened(tr *track) {
 		pl.curCtx = nil
 		if tr.err != nil {
 			pl.src = srcNone
-			pl.pauseOutput()
+			pl.dev.pause(pl.p.log)
 			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: tr.err})
 			return
 		}
@@ -839,30 +784,30 @@ func (pl *pipe) onOpened(tr *track) {
 // The output is reopened if the track's format differs from it; if that
 // fails, tr is closed and the error returned for the caller to report.
 func (pl *pipe) startLoaded(tr *track, started bool) error {
-	if tr.rate != pl.rate || tr.channels != pl.ch || pl.outErr != nil {
-		pl.pauseOutput()
-		_ = pl.out.Close()
+	if tr.rate != pl.dev.rate || tr.channels != pl.dev.ch || pl.dev.err != nil {
+		pl.dev.pause(pl.p.log)
+		_ = pl.dev.out.Close()
 		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
 			tr.close()
 			pl.src = srcNone
 			return err
 		}
 	} else {
-		pl.lim.Reset()
-		_ = pl.newVolume() // same format as before: cannot fail
+		pl.chain.lim.Reset()
+		_ = pl.chain.newVolume(pl.dev.rate, pl.dev.ch, pl.p.volume.Load(), pl.p.curve.Load()) // same format as before: cannot fail
 	}
 	pl.cur = tr
 	pl.setFeed(tr)
 	pl.xfArmed = false
-	pl.gain.Jump(tr.gain.GainDB)
+	pl.chain.gain.Jump(tr.gain.GainDB)
 	if tr.start > 0 {
-		pl.vol.Mute()
-		pl.vol.FadeIn(jumpFade)
+		pl.chain.vol.Mute()
+		pl.chain.vol.FadeIn(jumpFade)
 	}
 	pl.src = srcPlaying
-	at := pl.prodIndex() + pl.lat
+	at := pl.dev.prodIndex() + pl.chain.lat
 	pl.segs = nil
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
+	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
 	if started {
 		pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: tr})
 	}
@@ -874,7 +819,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 // doSeek repositions within the audible track. The output has been
 // flushed (or is paused).
 func (pl *pipe) doSeek(posMS int64) {
-	w := pl.out.Written()
+	w := pl.dev.out.Written()
 	tl := pl.p.tl.Load()
 	if s, ok := tl.segmentAt(w - 1); ok && pl.cur != nil && s.uri != pl.cur.meta.URI {
 		// The join to cur was produced but not heard: seek in the track
@@ -930,7 +875,7 @@ func (pl *pipe) doSeek(posMS int64) {
 	f := posMS * int64(tr.rate) / 1000
 	if err := tr.rewind(f); err != nil {
 		pl.src = srcNone
-		pl.pauseOutput()
+		pl.dev.pause(pl.p.log)
 		pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
 		return
 	}
@@ -939,17 +884,17 @@ func (pl *pipe) doSeek(posMS int64) {
 		_ = pl.next.rewind(0)
 	}
 	pl.src = srcPlaying
-	pl.lim.Reset()
+	pl.chain.lim.Reset()
 	pl.setFeed(tr)
-	pl.gain.Jump(tr.gain.GainDB)
-	pl.vol.Mute()
-	pl.vol.FadeIn(jumpFade)
-	pl.pend = nil
-	at := pl.prodIndex() + pl.lat
+	pl.chain.gain.Jump(tr.gain.GainDB)
+	pl.chain.vol.Mute()
+	pl.chain.vol.FadeIn(jumpFade)
+	pl.dev.pend = nil
+	at := pl.dev.prodIndex() + pl.chain.lat
 	for len(pl.segs) > 0 && pl.segs[len(pl.segs)-1].start > w {
 		pl.segs = pl.segs[:len(pl.segs)-1]
 	}
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
+	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
 }
 
 // setNext records the track to join after cur.
@@ -983,7 +928,7 @@ func (pl *pipe) setNext(c cmdSetNext) {
 // addSegment appends a timeline segment, forgets those already played
 // through, and publishes the timeline.
 func (pl *pipe) addSegment(s segment) {
-	played := pl.out.PlayedIndex()
+	played := pl.dev.out.PlayedIndex()
 	i := 0
 	for i+1 < len(pl.segs) && pl.segs[i+1].start <= played {
 		i++
@@ -994,59 +939,5 @@ func (pl *pipe) addSegment(s segment) {
 
 // publish stores an immutable copy of the timeline for Position.
 func (pl *pipe) publish() {
-	pl.p.tl.Store(&timeline{out: pl.out, segs: append([]segment(nil), pl.segs...)})
-}
-
-// openOutput opens the output for f and builds the device-side stages.
-func (pl *pipe) openOutput(f output.Format) error {
-	out, err := pl.p.opts.OpenOutput(f)
-	if err != nil {
-		pl.outErr = fmt.Errorf("open output %d Hz × %d: %w", f.SampleRate, f.Channels, err)
-		return pl.outErr
-	}
-	if got := out.Format(); got != f {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("output opened as %+v, asked for %+v", got, f)
-		return pl.outErr
-	}
-	gain, err := dsp.NewGain(f.SampleRate, f.Channels)
-	if err != nil {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("gain: %w", err)
-		return pl.outErr
-	}
-	lim, err := dsp.NewLimiter(f.SampleRate, f.Channels, dsp.LimiterConfig{})
-	if err != nil {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("limiter: %w", err)
-		return pl.outErr
-	}
-	pl.out, pl.outErr, pl.started = out, nil, false
-	pl.p.out.Store(&outRef{out})
-	pl.rate, pl.ch = f.SampleRate, f.Channels
-	pl.gain, pl.lim, pl.lat = gain, lim, int64(lim.Latency())
-	if err := pl.newVolume(); err != nil {
-		_ = out.Close()
-		pl.outErr = err
-		return err
-	}
-	pl.gainSpare, _ = dsp.NewGain(f.SampleRate, f.Channels) // same format as gain: cannot fail
-	pl.xfGain, pl.xbuf = nil, make([]float32, chunkFrames*f.Channels)
-	pl.buf = make([]float32, chunkFrames*f.Channels)
-	pl.tail = make([]float32, (lim.Latency()+f.SampleRate*endPadMS/1000)*f.Channels)
-	pl.pend = nil
-	pl.rs, pl.rsRate = nil, 0
-	return nil
-}
-
-// newVolume replaces the volume stage: fader open, at the current volume,
-// no ramp (a new track starts bit-exact at 100 %).
-func (pl *pipe) newVolume() error {
-	v, c := pl.p.volume.Load(), pl.p.curve.Load()
-	vol, err := dsp.NewVolumeCurve(pl.rate, pl.ch, float64(v), *c)
-	if err != nil {
-		return fmt.Errorf("volume: %w", err)
-	}
-	pl.vol, pl.volSet, pl.curve = vol, v, c
-	return nil
+	pl.p.tl.Store(&timeline{out: pl.dev.out, segs: append([]segment(nil), pl.segs...)})
 }

@@ -172,7 +172,7 @@ func New(opts Options) (*Player, error) {
 		p.cancel()
 		return nil, fmt.Errorf("player: %w", err)
 	}
-	p.tl.Store(&timeline{out: pl.out})
+	p.tl.Store(&timeline{out: pl.dev.out})
 	go pl.run()
 	return p, nil
 }
