@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
 )
 
@@ -118,8 +117,7 @@ func (pl *pipe) openOutput(f output.Format) error {
 	pl.chain = c
 	pl.dev.use(out, f, c.lat)
 	pl.p.out.Store(&outRef{out})
-	pl.gainSpare, _ = dsp.NewGain(f.SampleRate, f.Channels) // same format as gain: cannot fail
-	pl.xfGain, pl.xbuf = nil, make([]float32, chunkFrames*f.Channels)
+	pl.xf.reset(f.SampleRate, f.Channels)
 	pl.rs, pl.rsRate = nil, 0
 	return nil
 }

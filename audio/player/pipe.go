@@ -58,10 +58,7 @@ type mark struct {
 //     is closed when the join after it is heard (markStarted.prev), or,
 //     after a crossfade, when the end of the overlap is heard (markRetire),
 //     or on Load and Close.
-//   - xfOut != nil only during a crossfade: it is the outgoing track (also
-//     in retired), cur the incoming one; both are at the device rate and
-//     channel count (no resampler). xfPos frames of the xfLen-frame
-//     overlap were mixed. xfGain carries xfOut's gain, gain cur's.
+//   - a crossfade in progress is described in crossfade.
 type pipe struct {
 	p      *Player
 	opened chan *track
@@ -108,14 +105,7 @@ type pipe struct {
 	fadeAct  fadeAction // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
 	padded   bool       // silence was written after the fade (seek, load)
 
-	// Crossfade (Options.Crossfade, SetCrossfade).
-	xfOut     *track
-	xfPos     int64
-	xfLen     int64
-	xfArmed   bool // cur had more than the crossfade length left since it started or was sought
-	xfGain    *dsp.Gain
-	gainSpare *dsp.Gain // becomes gain at the next crossfade
-	xbuf      []float32
+	xf crossfade // the overlap in progress (Options.Crossfade, SetCrossfade)
 
 	segs  []segment
 	marks []mark
@@ -259,18 +249,7 @@ func (pl *pipe) produce() bool {
 		frames = int(min(int64(frames), left))
 	}
 	pl.chain.follow(pl.p.volume.Load(), pl.p.curve.Load())
-	if l := pl.xfadeLen(); l > 0 {
-		switch rem := pl.cur.remaining(); {
-		case rem > l:
-			// The block must end exactly where the overlap begins.
-			pl.xfArmed = true
-			frames = int(min(int64(frames), rem-l))
-		case rem == l && pl.xfArmed && pl.xfOut == nil:
-			if nx, wait := pl.joinable(); !wait && nx != nil && pl.canCrossfade(nx) {
-				pl.beginCrossfade(nx, l)
-			}
-		}
-	}
+	frames = pl.xfadeBlock(frames)
 	buf := pl.dev.buf[:frames*pl.dev.ch]
 	n, wait := pl.read(buf)
 	if wait {
@@ -281,104 +260,19 @@ func (pl *pipe) produce() bool {
 		return pl.advance()
 	}
 	pl.chain.gain.Process(buf[:n])
-	if pl.xfOut != nil {
-		pl.mixOut(buf[:n])
+	if pl.xf.active() {
+		pl.xf.mix(buf[:n], pl.dev.ch, pl.p.log)
 	}
 	pl.chain.lim.Process(buf[:n])
 	pl.chain.vol.Process(buf[:n])
 	pl.dev.pend = buf[:n]
-	if pl.xfOut != nil && pl.xfPos >= pl.xfLen {
+	if pl.xf.complete() {
 		// The overlap is complete: the outgoing track is closed once its
 		// last frame was heard (a seek before that may still go back to it).
-		pl.marks = append(pl.marks, mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xfOut})
-		pl.endCrossfade()
+		pl.marks = append(pl.marks, mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xf.out})
+		pl.xf.end()
 	}
 	return true
-}
-
-// xfadeLen returns the length in frames of the crossfade into the track
-// after cur: SetCrossfade's value, at most half of cur's length and, when
-// the next track is open, half of its length; 0: no crossfade (off, cur's
-// length unknown or cur resampled).
-func (pl *pipe) xfadeLen() int64 {
-	d := time.Duration(pl.p.xfade.Load())
-	cur := pl.cur
-	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
-		return 0
-	}
-	if pl.nextKnown && pl.nextReq == nil {
-		return 0 // the list ends with cur
-	}
-	l := min(int64(d.Seconds()*float64(pl.dev.rate)), cur.frames/2)
-	if nx := pl.next; nx != nil && nx.err == nil && nx.frames > 0 {
-		l = min(l, (nx.frames-nx.start)/2)
-	}
-	return l
-}
-
-// canCrossfade reports whether nx can be crossfaded into: same format as
-// the device (and as cur), known length.
-func (pl *pipe) canCrossfade(nx *track) bool {
-	return nx.rate == pl.dev.rate && nx.channels == pl.dev.ch && nx.frames > 0 && pl.rs == nil
-}
-
-// beginCrossfade makes nx the current track with an overlap of l frames:
-// cur has exactly l frames left, which mixOut mixes into nx's first l.
-// The join is where the overlap begins: nx's segment starts there and
-// TrackStarted is due when its first frame is heard.
-func (pl *pipe) beginCrossfade(nx *track, l int64) {
-	old := pl.cur
-	at := pl.dev.prodIndex() + pl.chain.lat
-	pl.retired = append(pl.retired, old)
-	pl.setFeed(nx)
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
-	pl.xfOut, pl.xfPos, pl.xfLen, pl.xfArmed = old, 0, l, false
-	// The outgoing track keeps its gain stage (and any ramp in progress);
-	// the incoming one gets its own, at its gain at once (it starts silent).
-	pl.xfGain, pl.chain.gain, pl.gainSpare = pl.chain.gain, pl.gainSpare, nil
-	pl.chain.gain.Jump(nx.gain.GainDB)
-	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
-	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx})
-	pl.p.log.Debug("crossfade join", "track", nx.meta.URI, "at", at, "frames", l, "gain_db", nx.gain.GainDB)
-}
-
-// mixOut mixes the outgoing track's next frames into buf (cur's frames,
-// gain applied) with dsp.Crossfade's equal-power gains.
-func (pl *pipe) mixOut(buf []float32) {
-	ch := pl.dev.ch
-	k := min(int64(len(buf)/ch), pl.xfLen-pl.xfPos)
-	if k <= 0 {
-		return
-	}
-	x := pl.xbuf[:k*int64(ch)]
-	got := 0
-	for got < len(x) {
-		r := pl.xfOut.read(x[got:])
-		if r == 0 {
-			break
-		}
-		got += r
-	}
-	if got < len(x) {
-		// Decoded shorter than its length: what is missing fades as silence.
-		clear(x[got:])
-		if err := pl.xfOut.readErr; err != nil {
-			pl.p.log.Warn("track ended early in a crossfade", "track", pl.xfOut.meta.URI, "err", err)
-			pl.xfOut.readErr = nil
-		}
-	}
-	pl.xfGain.Process(x[:got])
-	dsp.Crossfade(buf[:len(x)], x, buf[:len(x)], ch, pl.xfPos, pl.xfLen)
-	pl.xfPos += k
-}
-
-// endCrossfade ends the overlap (complete, or cut short by a seek or an
-// early end of cur); xfOut stays retired.
-func (pl *pipe) endCrossfade() {
-	if pl.xfGain != nil {
-		pl.gainSpare, pl.xfGain = pl.xfGain, nil
-	}
-	pl.xfOut, pl.xfPos, pl.xfLen = nil, 0, 0
 }
 
 // read fills dst with device-rate frames of cur only; 0 means cur is done
@@ -460,9 +354,9 @@ func (pl *pipe) joinable() (nx *track, wait bool) {
 // advance is called when cur has no more frames: join the next track,
 // wait for it, or end the list.
 func (pl *pipe) advance() bool {
-	if pl.xfOut != nil { // cur ended within the overlap (decoded short)
-		pl.retire(pl.xfOut)
-		pl.endCrossfade()
+	if pl.xf.out != nil { // cur ended within the overlap (decoded short)
+		pl.retire(pl.xf.out)
+		pl.xf.end()
 	}
 	if err := pl.cur.readErr; err != nil {
 		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
@@ -591,7 +485,7 @@ func (pl *pipe) fire(m mark) {
 		pl.dev.pause(pl.p.log)
 		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
-		if m.tr != pl.cur && m.tr != pl.xfOut {
+		if m.tr != pl.cur && m.tr != pl.xf.out {
 			pl.retire(m.tr)
 		}
 	case markReopen:
@@ -708,8 +602,8 @@ func (pl *pipe) dropTracks() {
 	}
 	pl.cur, pl.next, pl.feed, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, nil, false, false
 	pl.rs = nil
-	pl.endCrossfade() // xfOut was in retired
-	pl.xfArmed = false
+	pl.xf.end() // xfOut was in retired
+	pl.xf.armed = false
 }
 
 // startOpen runs openTrack on an opener goroutine; the returned function
@@ -798,7 +692,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 	}
 	pl.cur = tr
 	pl.setFeed(tr)
-	pl.xfArmed = false
+	pl.xf.armed = false
 	pl.chain.gain.Jump(tr.gain.GainDB)
 	if tr.start > 0 {
 		pl.chain.vol.Mute()
@@ -848,15 +742,15 @@ func (pl *pipe) doSeek(posMS int64) {
 			}
 		}
 	}
-	if pl.xfOut != nil {
+	if pl.xf.out != nil {
 		// A seek ends a crossfade in progress: back in the outgoing track
 		// (just picked as cur above) or within the incoming one.
-		if pl.xfOut != pl.cur {
-			pl.retire(pl.xfOut)
+		if pl.xf.out != pl.cur {
+			pl.retire(pl.xf.out)
 		}
-		pl.endCrossfade()
+		pl.xf.end()
 	}
-	pl.xfArmed = false // re-armed only if the new position is before the last crossfade length
+	pl.xf.armed = false // re-armed only if the new position is before the last crossfade length
 	// Marks not yet in the device will never be heard: drop them.
 	keep := pl.marks[:0]
 	for _, m := range pl.marks {
