@@ -90,7 +90,7 @@ func (x *crossfade) end() {
 func (pl *pipe) xfadeLen() int64 {
 	d := time.Duration(pl.p.xfade.Load())
 	cur := pl.cur
-	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
+	if d <= 0 || pl.feed.resampled() || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
 		return 0
 	}
 	if pl.nextKnown && pl.nextReq == nil {
@@ -126,7 +126,7 @@ func (pl *pipe) xfadeBlock(frames int) int {
 // canCrossfade reports whether nx can be crossfaded into: same format as
 // the device (and as cur), known length.
 func (pl *pipe) canCrossfade(nx *track) bool {
-	return nx.rate == pl.dev.rate && nx.channels == pl.dev.ch && nx.frames > 0 && pl.rs == nil
+	return nx.rate == pl.dev.rate && nx.channels == pl.dev.ch && nx.frames > 0 && !pl.feed.resampled()
 }
 
 // beginCrossfade makes nx the current track with an overlap of l frames:
@@ -137,7 +137,7 @@ func (pl *pipe) beginCrossfade(nx *track, l int64) {
 	old := pl.cur
 	at := pl.dev.prodIndex() + pl.chain.lat
 	pl.retired = append(pl.retired, old)
-	pl.setFeed(nx)
+	pl.feed.set(nx, pl.dev.rate, pl.dev.ch, pl.p.log)
 	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
 	// The incoming track starts silent: its gain applies at once.
 	pl.xf.begin(old, l, &pl.chain, nx.gain.GainDB)

@@ -118,6 +118,6 @@ func (pl *pipe) openOutput(f output.Format) error {
 	pl.dev.use(out, f, c.lat)
 	pl.p.out.Store(&outRef{out})
 	pl.xf.reset(f.SampleRate, f.Channels)
-	pl.rs, pl.rsRate = nil, 0
+	pl.feed.reset()
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/output"
 	"github.com/roomcast/roomcast/playback"
 )
@@ -50,10 +49,7 @@ type mark struct {
 //     frame entering the limiter now is prodIndex()+lat; segments and
 //     marks are expressed in output indices.
 //   - cur is the track whose frames are being produced (device-rate
-//     frames entering the gain stage); feed is the track whose source
-//     frames enter the resampler: cur, or next once the resampler reached
-//     the end of cur (boundary ≥ 0 is then the resampler output index of
-//     next's first frame). Without resampling feed == cur.
+//     frames entering the gain stage); feed reads them (see feed).
 //   - retired tracks were fully produced but may still be audible; each
 //     is closed when the join after it is heard (markStarted.prev), or,
 //     after a crossfade, when the end of the overlap is heard (markRetire),
@@ -75,7 +71,6 @@ type pipe struct {
 	curCtx   context.CancelFunc
 	loadReq  cmdLoad
 	retired  []*track
-	feed     *track
 	next     *track
 	nextReq  *playback.Track
 	nextAlb  bool
@@ -87,15 +82,7 @@ type pipe struct {
 	nextKnown bool
 	waitNext  bool // production stalled on the next track (opening or unknown)
 
-	// Resampler for a feed whose rate differs from the device rate.
-	rs       *dsp.Resampler
-	rsRate   int
-	inBuf    []float32
-	inLen    int // samples in inBuf
-	inCount  int64
-	outCount int64
-	boundary int64
-	draining bool
+	feed feed // cur's frames, resampled if its rate differs from the device's
 
 	// Fades before pause, seek and load.
 	fading  bool
@@ -251,7 +238,7 @@ func (pl *pipe) produce() bool {
 	pl.chain.follow(pl.p.volume.Load(), pl.p.curve.Load())
 	frames = pl.xfadeBlock(frames)
 	buf := pl.dev.buf[:frames*pl.dev.ch]
-	n, wait := pl.read(buf)
+	n, wait := pl.feed.read(buf, pl.dev.rate, pl.dev.ch, pl.joinable)
 	if wait {
 		pl.waitNext = true
 		return false
@@ -274,61 +261,6 @@ func (pl *pipe) produce() bool {
 	}
 	return true
 }
-
-// read fills dst with device-rate frames of cur only; 0 means cur is done
-// in device frames; wait means the next track is needed and not there yet.
-func (pl *pipe) read(dst []float32) (n int, wait bool) {
-	if pl.rs == nil {
-		return pl.cur.read(dst), false
-	}
-	ch := pl.dev.ch
-	want := int64(len(dst) / ch)
-	if pl.boundary >= 0 {
-		want = min(want, pl.boundary-pl.outCount)
-		if want == 0 {
-			return 0, false
-		}
-	}
-	if pl.draining {
-		k := pl.rs.Drain(dst[:want*int64(ch)])
-		pl.outCount += int64(k / ch)
-		return k, false
-	}
-	need := pl.rs.InputFramesFor(int(want)) * ch
-	need = min(need, len(pl.inBuf))
-	for pl.inLen < need {
-		k := pl.feed.read(pl.inBuf[pl.inLen:need])
-		pl.inLen += k
-		if k > 0 {
-			continue
-		}
-		if pl.boundary < 0 { // feed is cur: can the resampler go on into next?
-			nx, w := pl.joinable()
-			if w {
-				return 0, true
-			}
-			if nx != nil && nx.rate == pl.feed.rate {
-				pl.boundary = ceilDiv((pl.inCount+int64(pl.inLen/ch))*int64(pl.dev.rate), int64(pl.rsRate))
-				pl.feed = nx
-				want = min(want, pl.boundary-pl.outCount)
-				continue
-			}
-		}
-		break // nothing more to feed: process what there is, then drain
-	}
-	c, k := pl.rs.Process(pl.inBuf[:pl.inLen], dst[:want*int64(ch)])
-	copy(pl.inBuf, pl.inBuf[c:pl.inLen])
-	pl.inLen -= c
-	pl.inCount += int64(c / ch)
-	pl.outCount += int64(k / ch)
-	if k == 0 && pl.feed.done {
-		pl.draining = true
-		return pl.read(dst)
-	}
-	return k, false
-}
-
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // joinable returns the next track if it can be joined now; wait means it
 // is not known or not opened yet.
@@ -362,8 +294,8 @@ func (pl *pipe) advance() bool {
 		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
 		pl.cur.readErr = nil
 	}
-	if pl.feed != pl.cur { // the resampler already carries the next track
-		pl.startNext(pl.feed)
+	if pl.feed.tr != pl.cur { // the resampler already carries the next track
+		pl.startNext(pl.feed.tr)
 		return true
 	}
 	nx, wait := pl.joinable()
@@ -372,38 +304,12 @@ func (pl *pipe) advance() bool {
 		return false
 	}
 	if nx != nil {
-		pl.setFeed(nx)
+		pl.feed.set(nx, pl.dev.rate, pl.dev.ch, pl.p.log)
 		pl.startNext(nx)
 		return true
 	}
 	pl.finishList(pl.next)
 	return len(pl.dev.pend) > 0
-}
-
-// setFeed prepares the source side for tr's frames: a resampler when its
-// rate differs from the device's (reused, reset, when the rate is the same
-// as the previous one).
-func (pl *pipe) setFeed(tr *track) {
-	pl.feed = tr
-	pl.inLen, pl.inCount, pl.outCount, pl.boundary, pl.draining = 0, 0, 0, -1, false
-	if tr.rate == pl.dev.rate {
-		pl.rs = nil
-		return
-	}
-	if pl.rs != nil && pl.rsRate == tr.rate {
-		pl.rs.Reset()
-		return
-	}
-	rs, err := dsp.NewResampler(tr.rate, pl.dev.rate, pl.dev.ch, dsp.QualityPi)
-	if err != nil { // rates were checked by the decoder; keep the format of the error
-		pl.p.log.Error("resampler", "err", err)
-		tr.done = true
-		pl.rs = nil
-		return
-	}
-	pl.rs, pl.rsRate = rs, tr.rate
-	in := int(ceilDiv(int64(chunkFrames)*int64(tr.rate), int64(pl.dev.rate))) + 2*rs.LookAhead() + 16
-	pl.inBuf = make([]float32, in*pl.dev.ch)
 }
 
 // startNext makes nx the current track: its first frame enters the gain
@@ -414,7 +320,7 @@ func (pl *pipe) startNext(nx *track) {
 	prev := pl.cur
 	pl.retired = append(pl.retired, prev)
 	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
-	pl.boundary = -1
+	pl.feed.joined()
 	pl.chain.gain.Set(nx.gain.GainDB)
 	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
 	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx, prev: prev})
@@ -600,8 +506,8 @@ func (pl *pipe) dropTracks() {
 			m.tr.close()
 		}
 	}
-	pl.cur, pl.next, pl.feed, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, nil, false, false
-	pl.rs = nil
+	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, false, false
+	pl.feed.drop()
 	pl.xf.end() // xfOut was in retired
 	pl.xf.armed = false
 }
@@ -691,7 +597,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 		_ = pl.chain.newVolume(pl.dev.rate, pl.dev.ch, pl.p.volume.Load(), pl.p.curve.Load()) // same format as before: cannot fail
 	}
 	pl.cur = tr
-	pl.setFeed(tr)
+	pl.feed.set(tr, pl.dev.rate, pl.dev.ch, pl.p.log)
 	pl.xf.armed = false
 	pl.chain.gain.Jump(tr.gain.GainDB)
 	if tr.start > 0 {
@@ -774,12 +680,12 @@ func (pl *pipe) doSeek(posMS int64) {
 		return
 	}
 	tr.start = f
-	if pl.next != nil && pl.feed == pl.next {
+	if pl.next != nil && pl.feed.tr == pl.next {
 		_ = pl.next.rewind(0)
 	}
 	pl.src = srcPlaying
 	pl.chain.lim.Reset()
-	pl.setFeed(tr)
+	pl.feed.set(tr, pl.dev.rate, pl.dev.ch, pl.p.log)
 	pl.chain.gain.Jump(tr.gain.GainDB)
 	pl.chain.vol.Mute()
 	pl.chain.vol.FadeIn(jumpFade)
@@ -805,7 +711,7 @@ func (pl *pipe) setNext(c cmdSetNext) {
 			return
 		}
 	}
-	if pl.next != nil && pl.feed == pl.next && pl.src == srcPlaying {
+	if pl.next != nil && pl.feed.tr == pl.next && pl.src == srcPlaying {
 		pl.p.log.Debug("next track already joined; SetNext ignored")
 		return
 	}
