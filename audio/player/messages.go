@@ -46,18 +46,11 @@ type request struct {
 	reply chan error
 }
 
-// fadeAction is what runs once a fade-out was heard: a load or a seek
-// (nil: the fade ends in a pause).
-type fadeAction interface{ afterFade() }
-
-func (cmdLoad) afterFade() {}
-func (cmdSeek) afterFade() {}
-
 // handle applies one command.
 func (pl *pipe) handle(m message) error {
 	switch c := m.(type) {
 	case cmdLoad:
-		if pl.fading || pl.audible() {
+		if pl.fade.active || pl.audible() {
 			pl.beginFade(jumpFade, c)
 			return nil
 		}
@@ -66,19 +59,16 @@ func (pl *pipe) handle(m message) error {
 	case cmdSetNext:
 		pl.setNext(c)
 	case cmdSettle:
-		pl.settling = append(pl.settling, c.done)
+		pl.fade.settling = append(pl.fade.settling, c.done)
 	case cmdPause:
 		if !pl.play {
 			return nil
 		}
 		audible := pl.audible()
 		pl.play = false
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = false
-			pl.fadeAct = l
-		}
+		pl.fade.setPlay(false)
 		switch {
-		case pl.fading: // the pending fade ends in a pause
+		case pl.fade.active: // the pending fade ends in a pause
 		case audible:
 			pl.beginFade(pauseFade, nil)
 		case pl.dev.started:
@@ -89,12 +79,9 @@ func (pl *pipe) handle(m message) error {
 			return nil
 		}
 		pl.play = true
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = true
-			pl.fadeAct = l
-		}
-		if pl.fading && pl.fadeAct == nil {
-			pl.fading = false // cancel the pause: fade back in from where the fader is
+		pl.fade.setPlay(true)
+		if pl.fade.active && pl.fade.act == nil {
+			pl.fade.active = false // cancel the pause: fade back in from where the fader is
 			pl.chain.vol.FadeIn(pauseFade)
 			return nil
 		}
@@ -109,7 +96,7 @@ func (pl *pipe) handle(m message) error {
 			pl.doLoad(c2)
 		case pl.cur == nil:
 			return errors.New("player: nothing to seek in")
-		case pl.fading || pl.audible():
+		case pl.fade.active || pl.audible():
 			pl.beginFade(jumpFade, c)
 		default:
 			pl.dev.out.Flush()

@@ -84,13 +84,7 @@ type pipe struct {
 
 	feed feed // cur's frames, resampled if its rate differs from the device's
 
-	// Fades before pause, seek and load.
-	fading  bool
-	fadeEnd int64 // output index after the last frame of the fade
-	// settling are Settle callers, released once no fade is pending.
-	settling []chan struct{}
-	fadeAct  fadeAction // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
-	padded   bool       // silence was written after the fade (seek, load)
+	fade fader // pause, seek and load fades; Settle callers
 
 	xf crossfade // the overlap in progress (Options.Crossfade, SetCrossfade)
 
@@ -126,7 +120,7 @@ func (pl *pipe) run() {
 			writable = pl.dev.out.Writable()
 		}
 		var tc <-chan time.Time
-		if len(pl.marks) > 0 || pl.fading || (pl.waitNext && !pl.nextKnown) {
+		if len(pl.marks) > 0 || pl.fade.active || (pl.waitNext && !pl.nextKnown) {
 			tc = tick.C
 		}
 		select {
@@ -146,12 +140,7 @@ func (pl *pipe) run() {
 			p.log.Warn("output error", "err", err)
 		case <-alive.C:
 		}
-		if len(pl.settling) > 0 && !pl.fading {
-			for _, ch := range pl.settling {
-				close(ch)
-			}
-			pl.settling = nil
-		}
+		pl.fade.release()
 	}
 }
 
@@ -186,25 +175,6 @@ func (pl *pipe) shutdown() {
 	}
 }
 
-// audible reports whether audio is flowing, so a change must fade out first.
-func (pl *pipe) audible() bool {
-	return pl.dev.started && pl.play && pl.src == srcPlaying && !pl.chain.vol.Faded()
-}
-
-// beginFade starts (or retargets) a fade-out; act runs once the fade has
-// been consumed by the device.
-func (pl *pipe) beginFade(d time.Duration, act fadeAction) {
-	if act != nil || !pl.fading {
-		pl.fadeAct = act
-	}
-	if pl.fading {
-		return
-	}
-	n := pl.chain.vol.FadeOut(d)
-	pl.fading = true
-	pl.fadeEnd = pl.dev.prodIndex() + int64(n)
-}
-
 // fill produces and writes blocks while the output takes them.
 func (pl *pipe) fill() {
 	pl.dev.waitOut, pl.waitNext = false, false
@@ -217,19 +187,19 @@ func (pl *pipe) fill() {
 		pl.dev.start(pl.p.log)
 	}
 	pl.prefetch()
-	if pl.fading && pl.checkFade() {
+	if pl.fade.active && pl.checkFade() {
 		pl.fill() // the action after the fade may have work for us
 	}
 }
 
 // produce makes one block into pend; false: nothing to do now.
 func (pl *pipe) produce() bool {
-	if pl.src != srcPlaying || (!pl.play && !pl.fading) {
+	if pl.src != srcPlaying || (!pl.play && !pl.fade.active) {
 		return false
 	}
 	frames := chunkFrames
-	if pl.fading {
-		left := pl.fadeEnd - pl.dev.prodIndex()
+	if pl.fade.active {
+		left := pl.fade.end - pl.dev.prodIndex()
 		if left <= 0 {
 			return false
 		}
@@ -368,7 +338,7 @@ func (pl *pipe) onTick() {
 		pl.marks = pl.marks[1:]
 		pl.fire(m)
 	}
-	if pl.fading {
+	if pl.fade.active {
 		pl.checkFade()
 	}
 	if pl.waitNext && !pl.nextKnown && played >= pl.dev.prodIndex() {
@@ -426,52 +396,12 @@ func (pl *pipe) retire(tr *track) {
 	tr.close()
 }
 
-// checkFade completes a fade once the device took its last frame (or
-// production stopped before it) and runs the pending action; it reports
-// whether it did.
-func (pl *pipe) checkFade() bool {
-	if len(pl.dev.pend) > 0 {
-		return false
-	}
-	end := pl.fadeEnd
-	if pi := pl.dev.prodIndex(); pi < end {
-		if pl.src == srcPlaying && !pl.waitNext {
-			return false // still producing the fade
-		}
-		end = pi
-	}
-	if pl.fadeAct != nil && !pl.padded {
-		// A seek or load flushes the ring after the fade: silence behind
-		// the fade keeps the device fed meanwhile (no underrun), and is
-		// dropped by that flush.
-		pl.padded = true
-		pl.dev.writeSilence(endPadMS)
-	}
-	if consumed := pl.dev.consumed(); consumed < end {
-		return false
-	}
-	act := pl.fadeAct
-	pl.fading, pl.fadeAct, pl.padded = false, nil, false
-	switch c := act.(type) {
-	case cmdLoad:
-		pl.dev.out.Flush()
-		pl.doLoad(c)
-	case cmdSeek:
-		pl.dev.out.Flush()
-		pl.doSeek(c.posMS)
-	}
-	if !pl.play {
-		pl.dev.pause(pl.p.log)
-	}
-	return true
-}
-
 // doLoad replaces everything with a new current track, opened in the
 // background. The output has been flushed.
 func (pl *pipe) doLoad(c cmdLoad) {
 	pl.dropTracks()
 	pl.marks = nil
-	pl.fading, pl.fadeAct, pl.padded = false, nil, false
+	pl.fade.clear()
 	pl.dev.pend = nil
 	pl.loadReq = c
 	pl.play = c.play
