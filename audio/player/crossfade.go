@@ -89,15 +89,15 @@ func (x *crossfade) end() {
 // length unknown or cur resampled).
 func (pl *pipe) xfadeLen() int64 {
 	d := time.Duration(pl.p.xfade.Load())
-	cur := pl.cur
+	cur := pl.q.cur
 	if d <= 0 || pl.feed.resampled() || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
 		return 0
 	}
-	if pl.nextKnown && pl.nextReq == nil {
+	if pl.q.nextKnown && pl.q.nextReq == nil {
 		return 0 // the list ends with cur
 	}
 	l := min(int64(d.Seconds()*float64(pl.dev.rate)), cur.frames/2)
-	if nx := pl.next; nx != nil && nx.err == nil && nx.frames > 0 {
+	if nx := pl.q.next; nx != nil && nx.err == nil && nx.frames > 0 {
 		l = min(l, (nx.frames-nx.start)/2)
 	}
 	return l
@@ -111,7 +111,7 @@ func (pl *pipe) xfadeBlock(frames int) int {
 	if l <= 0 {
 		return frames
 	}
-	switch rem := pl.cur.remaining(); {
+	switch rem := pl.q.cur.remaining(); {
 	case rem > l:
 		pl.xf.armed = true
 		frames = int(min(int64(frames), rem-l))
@@ -134,11 +134,11 @@ func (pl *pipe) canCrossfade(nx *track) bool {
 // first l. The join is where the overlap begins: nx's segment starts there
 // and TrackStarted is due when its first frame is heard.
 func (pl *pipe) beginCrossfade(nx *track, l int64) {
-	old := pl.cur
+	old := pl.q.cur
 	at := pl.dev.prodIndex() + pl.chain.lat
-	pl.retired = append(pl.retired, old)
 	pl.feed.set(nx, pl.dev.rate, pl.dev.ch, pl.p.log)
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
+	pl.q.advance(nx)
+	pl.opener.next.stop()
 	// The incoming track starts silent: its gain applies at once.
 	pl.xf.begin(old, l, &pl.chain, nx.gain.GainDB)
 	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})

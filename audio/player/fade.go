@@ -82,7 +82,7 @@ func (pl *pipe) checkFade() bool {
 	}
 	end := pl.fade.end
 	if pi := pl.dev.prodIndex(); pi < end {
-		if pl.src == srcPlaying && !pl.waitNext {
+		if pl.src == srcPlaying && !pl.q.waitNext {
 			return false // still producing the fade
 		}
 		end = pi

@@ -91,10 +91,10 @@ func (pl *pipe) handle(m message) error {
 	case cmdSeek:
 		switch {
 		case pl.src == srcLoading:
-			c2 := pl.loadReq
+			c2 := pl.q.loadReq
 			c2.posMS = c.posMS
 			pl.doLoad(c2)
-		case pl.cur == nil:
+		case pl.q.cur == nil:
 			return errors.New("player: nothing to seek in")
 		case pl.fade.active || pl.audible():
 			pl.beginFade(jumpFade, c)

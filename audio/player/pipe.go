@@ -1,7 +1,6 @@
 package player
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"time"
@@ -56,33 +55,17 @@ type mark struct {
 //     or on Load and Close.
 //   - a crossfade in progress is described in crossfade.
 type pipe struct {
-	p      *Player
-	opened chan *track
+	p *Player
 
 	dev   device // the output, its format, the samples it has not taken
 	chain chain  // gain → limiter → volume at the device format
 
-	// Source side.
-	src      srcState
-	play     bool // the user wants sound
-	gen      uint64
-	cur      *track
-	curGen   uint64
-	curCtx   context.CancelFunc
-	loadReq  cmdLoad
-	retired  []*track
-	next     *track
-	nextReq  *playback.Track
-	nextAlb  bool
-	nextGen  uint64
-	nextCtx  context.CancelFunc
-	nextOpen bool // an opener is working on nextReq
-	// nextKnown: SetNext was called since cur started; until then the
-	// pipeline does not assume the list ends after cur.
-	nextKnown bool
-	waitNext  bool // production stalled on the next track (opening or unknown)
+	src  srcState
+	play bool // the user wants sound
 
-	feed feed // cur's frames, resampled if its rate differs from the device's
+	q      queue   // current, next and retired tracks
+	opener openers // opener goroutines and whose result is whose
+	feed   feed    // cur's frames, resampled if its rate differs from the device's
 
 	fade fader // pause, seek and load fades; Settle callers
 
@@ -102,7 +85,7 @@ func (pl *pipe) run() {
 			// playback rather than crash the daemon.
 			p.log.Error("player: pipeline stopped by a panic", "panic", r)
 			pl.shutdown()
-			p.emit(playback.Event{Kind: playback.TrackFailed, URI: pl.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
+			p.emit(playback.Event{Kind: playback.TrackFailed, URI: pl.q.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
 			go pl.refuse()
 		}
 	}()
@@ -120,7 +103,7 @@ func (pl *pipe) run() {
 			writable = pl.dev.out.Writable()
 		}
 		var tc <-chan time.Time
-		if len(pl.marks) > 0 || pl.fade.active || (pl.waitNext && !pl.nextKnown) {
+		if len(pl.marks) > 0 || pl.fade.active || (pl.q.waitNext && !pl.q.nextKnown) {
 			tc = tick.C
 		}
 		select {
@@ -131,7 +114,7 @@ func (pl *pipe) run() {
 				return
 			}
 			c.reply <- pl.handle(c.msg)
-		case tr := <-pl.opened:
+		case tr := <-pl.opener.results:
 			pl.onOpened(tr)
 		case <-writable:
 		case <-tc:
@@ -157,19 +140,10 @@ func (pl *pipe) refuse() {
 	}
 }
 
-func (pl *pipe) curURI() string {
-	if pl.cur != nil {
-		return pl.cur.meta.URI
-	}
-	return pl.loadReq.t.URI
-}
-
 // shutdown releases everything (Close).
 func (pl *pipe) shutdown() {
 	pl.dropTracks()
-	if pl.curCtx != nil {
-		pl.curCtx()
-	}
+	pl.opener.cur.stop()
 	if pl.dev.out != nil {
 		_ = pl.dev.out.Close()
 	}
@@ -177,7 +151,7 @@ func (pl *pipe) shutdown() {
 
 // fill produces and writes blocks while the output takes them.
 func (pl *pipe) fill() {
-	pl.dev.waitOut, pl.waitNext = false, false
+	pl.dev.waitOut, pl.q.waitNext = false, false
 	for {
 		if !pl.dev.writePending(pl.p.log) || !pl.produce() {
 			break
@@ -210,7 +184,7 @@ func (pl *pipe) produce() bool {
 	buf := pl.dev.buf[:frames*pl.dev.ch]
 	n, wait := pl.feed.read(buf, pl.dev.rate, pl.dev.ch, pl.joinable)
 	if wait {
-		pl.waitNext = true
+		pl.q.waitNext = true
 		return false
 	}
 	if n == 0 {
@@ -232,45 +206,24 @@ func (pl *pipe) produce() bool {
 	return true
 }
 
-// joinable returns the next track if it can be joined now; wait means it
-// is not known or not opened yet.
-func (pl *pipe) joinable() (nx *track, wait bool) {
-	if !pl.nextKnown {
-		return nil, true
-	}
-	if pl.nextReq == nil {
-		return nil, false
-	}
-	if pl.next == nil {
-		if !pl.nextOpen {
-			pl.openNext()
-		}
-		return nil, true
-	}
-	if pl.next.err != nil || pl.next.channels != pl.dev.ch {
-		return nil, false
-	}
-	return pl.next, false
-}
-
 // advance is called when cur has no more frames: join the next track,
 // wait for it, or end the list.
 func (pl *pipe) advance() bool {
 	if pl.xf.out != nil { // cur ended within the overlap (decoded short)
-		pl.retire(pl.xf.out)
+		pl.q.retire(pl.xf.out)
 		pl.xf.end()
 	}
-	if err := pl.cur.readErr; err != nil {
-		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
-		pl.cur.readErr = nil
+	if err := pl.q.cur.readErr; err != nil {
+		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.q.cur.meta.URI, "err", err)
+		pl.q.cur.readErr = nil
 	}
-	if pl.feed.tr != pl.cur { // the resampler already carries the next track
+	if pl.feed.tr != pl.q.cur { // the resampler already carries the next track
 		pl.startNext(pl.feed.tr)
 		return true
 	}
 	nx, wait := pl.joinable()
 	if wait {
-		pl.waitNext = true
+		pl.q.waitNext = true
 		return false
 	}
 	if nx != nil {
@@ -278,7 +231,7 @@ func (pl *pipe) advance() bool {
 		pl.startNext(nx)
 		return true
 	}
-	pl.finishList(pl.next)
+	pl.finishList(pl.q.next)
 	return len(pl.dev.pend) > 0
 }
 
@@ -287,9 +240,8 @@ func (pl *pipe) advance() bool {
 // mode), and TrackStarted is due when that frame is heard.
 func (pl *pipe) startNext(nx *track) {
 	at := pl.dev.prodIndex() + pl.chain.lat
-	prev := pl.cur
-	pl.retired = append(pl.retired, prev)
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
+	prev := pl.q.advance(nx)
+	pl.opener.next.stop()
 	pl.feed.joined()
 	pl.chain.gain.Set(nx.gain.GainDB)
 	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
@@ -309,13 +261,13 @@ func (pl *pipe) finishList(nx *track) {
 	pl.dev.pend = pl.dev.tail
 	pl.src = srcEnded
 	m := mark{at: end, kind: markEnded}
-	if nx != nil && pl.nextReq != nil {
+	if nx != nil && pl.q.nextReq != nil {
 		m.tr = nx
 		m.kind = markReopen
 		if nx.err != nil {
 			m.kind = markFailed
 		}
-		pl.next = nil // owned by the mark now
+		pl.q.next = nil // owned by the mark now
 	}
 	pl.marks = append(pl.marks, m)
 }
@@ -341,10 +293,10 @@ func (pl *pipe) onTick() {
 	if pl.fade.active {
 		pl.checkFade()
 	}
-	if pl.waitNext && !pl.nextKnown && played >= pl.dev.prodIndex() {
+	if pl.q.waitNext && !pl.q.nextKnown && played >= pl.dev.prodIndex() {
 		// Everything was heard and the receiver has not said what comes
 		// next: take the list as ended.
-		pl.nextKnown = true
+		pl.q.nextKnown = true
 	}
 }
 
@@ -352,22 +304,22 @@ func (pl *pipe) fire(m mark) {
 	p := pl.p
 	switch m.kind {
 	case markStarted:
-		pl.retire(m.prev)
+		pl.q.retire(m.prev)
 		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
 	case markEnded:
 		pl.dev.pause(pl.p.log)
-		p.emit(playback.Event{Kind: playback.Ended, URI: pl.curURI()})
+		p.emit(playback.Event{Kind: playback.Ended, URI: pl.q.curURI()})
 	case markFailed:
 		pl.dev.pause(pl.p.log)
 		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
-		if m.tr != pl.cur && m.tr != pl.xf.out {
-			pl.retire(m.tr)
+		if m.tr != pl.q.cur && m.tr != pl.xf.out {
+			pl.q.retire(m.tr)
 		}
 	case markReopen:
 		pl.dev.pause(pl.p.log)
-		pl.retire(pl.cur)
-		pl.cur = nil
+		pl.q.retire(pl.q.cur)
+		pl.q.cur = nil
 		if err := pl.startLoaded(m.tr, true); err != nil {
 			pl.nextFailed(m.at, m.tr.meta.URI, err)
 		}
@@ -385,17 +337,6 @@ func (pl *pipe) nextFailed(at int64, uri string, err error) {
 	pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: uri, Err: err})
 }
 
-// retire closes a track that is no longer audible.
-func (pl *pipe) retire(tr *track) {
-	for i, r := range pl.retired {
-		if r == tr {
-			pl.retired = append(pl.retired[:i], pl.retired[i+1:]...)
-			break
-		}
-	}
-	tr.close()
-}
-
 // doLoad replaces everything with a new current track, opened in the
 // background. The output has been flushed.
 func (pl *pipe) doLoad(c cmdLoad) {
@@ -403,18 +344,13 @@ func (pl *pipe) doLoad(c cmdLoad) {
 	pl.marks = nil
 	pl.fade.clear()
 	pl.dev.pend = nil
-	pl.loadReq = c
+	pl.q.loadReq = c
 	pl.play = c.play
 	if !pl.play {
 		pl.dev.pause(pl.p.log)
 	}
 	pl.src = srcLoading
-	pl.gen++
-	pl.curGen = pl.gen
-	if pl.curCtx != nil {
-		pl.curCtx()
-	}
-	pl.curCtx = pl.startOpen(c.t, c.album, c.posMS, pl.curGen)
+	pl.opener.openCur(c.t, c.album, c.posMS)
 	// Until it is open the position is the requested one.
 	pl.segs = []segment{{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1}}
 	pl.publish()
@@ -422,73 +358,22 @@ func (pl *pipe) doLoad(c cmdLoad) {
 
 // dropTracks closes every track and cancels the openers.
 func (pl *pipe) dropTracks() {
-	for _, tr := range pl.retired {
-		tr.close()
-	}
-	pl.retired = nil
-	pl.cur.close()
-	pl.next.close()
-	if pl.nextCtx != nil {
-		pl.nextCtx()
-	}
+	pl.q.closeAll()
+	pl.opener.next.stop()
 	for _, m := range pl.marks {
 		if m.kind == markFailed || m.kind == markReopen {
 			m.tr.close()
 		}
 	}
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, false, false
 	pl.feed.drop()
 	pl.xf.end() // xfOut was in retired
 	pl.xf.armed = false
 }
 
-// startOpen runs openTrack on an opener goroutine; the returned function
-// cancels it (a superseded open). Results reach the pipeline on opened.
-func (pl *pipe) startOpen(t playback.Track, album bool, posMS int64, gen uint64) context.CancelFunc {
-	p := pl.p
-	ctx, cancel := context.WithCancel(p.ctx)
-	p.openers.Add(1)
-	go func() {
-		defer p.openers.Done()
-		defer cancel()
-		tr := openTrack(ctx, p.opts.Source, t, album, *p.norm.Load(), posMS, aheadFrames)
-		tr.gen = gen
-		select {
-		case pl.opened <- tr:
-		case <-p.quit:
-			tr.close()
-		}
-	}()
-	return cancel
-}
-
-// openNext starts prefetching nextReq.
-func (pl *pipe) openNext() {
-	pl.gen++
-	pl.nextGen = pl.gen
-	pl.nextOpen = true
-	pl.nextCtx = pl.startOpen(*pl.nextReq, pl.nextAlb, 0, pl.nextGen)
-	pl.p.log.Debug("prefetch", "track", pl.nextReq.URI)
-}
-
-// prefetch opens the next track once the current one has less than
-// Prefetch left to produce (at once when its length is unknown).
-func (pl *pipe) prefetch() {
-	if pl.nextReq == nil || pl.next != nil || pl.nextOpen || pl.cur == nil || pl.src != srcPlaying {
-		return
-	}
-	rem := pl.cur.remaining()
-	ahead := pl.p.opts.Prefetch + time.Duration(pl.p.xfade.Load()) // a crossfade joins earlier
-	if rem < 0 || rem <= int64(ahead.Seconds()*float64(pl.cur.rate)) {
-		pl.openNext()
-	}
-}
-
 // onOpened takes an opener's result.
 func (pl *pipe) onOpened(tr *track) {
 	switch {
-	case tr.gen == pl.curGen && pl.src == srcLoading:
-		pl.curCtx = nil
+	case pl.src == srcLoading && pl.opener.cur.take(tr):
 		if tr.err != nil {
 			pl.src = srcNone
 			pl.dev.pause(pl.p.log)
@@ -498,9 +383,8 @@ func (pl *pipe) onOpened(tr *track) {
 		if err := pl.startLoaded(tr, false); err != nil {
 			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
 		}
-	case tr.gen == pl.nextGen && pl.nextOpen:
-		pl.nextOpen, pl.nextCtx = false, nil
-		pl.next = tr
+	case pl.opener.next.take(tr):
+		pl.q.next = tr
 		if tr.err != nil {
 			pl.p.log.Warn("next track cannot be played", "track", tr.meta.URI, "err", tr.err)
 		}
@@ -526,7 +410,7 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 		pl.chain.lim.Reset()
 		_ = pl.chain.newVolume(pl.dev.rate, pl.dev.ch, pl.p.volume.Load(), pl.p.curve.Load()) // same format as before: cannot fail
 	}
-	pl.cur = tr
+	pl.q.cur = tr
 	pl.feed.set(tr, pl.dev.rate, pl.dev.ch, pl.p.log)
 	pl.xf.armed = false
 	pl.chain.gain.Jump(tr.gain.GainDB)
@@ -551,38 +435,16 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 func (pl *pipe) doSeek(posMS int64) {
 	w := pl.dev.out.Written()
 	tl := pl.p.tl.Load()
-	if s, ok := tl.segmentAt(w - 1); ok && pl.cur != nil && s.uri != pl.cur.meta.URI {
+	if s, ok := tl.segmentAt(w - 1); ok && pl.q.cur != nil && s.uri != pl.q.cur.meta.URI && pl.q.backTo(s.uri) {
 		// The join to cur was produced but not heard: seek in the track
 		// still audible and join cur again later.
-		for i := len(pl.retired) - 1; i >= 0; i-- {
-			if r := pl.retired[i]; r.meta.URI == s.uri && r.st != nil {
-				pl.retired = pl.retired[:i]
-				if pl.next != nil {
-					pl.next.close()
-				}
-				if pl.nextCtx != nil {
-					pl.nextCtx()
-				}
-				old := pl.cur
-				if err := old.rewind(0); err != nil {
-					old.close()
-					old = nil
-				}
-				pl.cur, pl.next, pl.nextOpen, pl.nextKnown = r, old, false, true
-				pl.nextReq = nil
-				if old != nil {
-					m := old.meta
-					pl.nextReq, pl.nextAlb = &m, old.album
-				}
-				break
-			}
-		}
+		pl.opener.next.stop()
 	}
 	if pl.xf.out != nil {
 		// A seek ends a crossfade in progress: back in the outgoing track
 		// (just picked as cur above) or within the incoming one.
-		if pl.xf.out != pl.cur {
-			pl.retire(pl.xf.out)
+		if pl.xf.out != pl.q.cur {
+			pl.q.retire(pl.xf.out)
 		}
 		pl.xf.end()
 	}
@@ -593,15 +455,15 @@ func (pl *pipe) doSeek(posMS int64) {
 		if m.at <= w {
 			keep = append(keep, m)
 		} else if m.kind == markFailed || m.kind == markReopen {
-			if pl.next == nil {
-				pl.next = m.tr // join it (or fail) again at the end
+			if pl.q.next == nil {
+				pl.q.next = m.tr // join it (or fail) again at the end
 			} else {
 				m.tr.close()
 			}
 		}
 	}
 	pl.marks = keep
-	tr := pl.cur
+	tr := pl.q.cur
 	f := posMS * int64(tr.rate) / 1000
 	if err := tr.rewind(f); err != nil {
 		pl.src = srcNone
@@ -610,8 +472,8 @@ func (pl *pipe) doSeek(posMS int64) {
 		return
 	}
 	tr.start = f
-	if pl.next != nil && pl.feed.tr == pl.next {
-		_ = pl.next.rewind(0)
+	if pl.q.next != nil && pl.feed.tr == pl.q.next {
+		_ = pl.q.next.rewind(0)
 	}
 	pl.src = srcPlaying
 	pl.chain.lim.Reset()
@@ -625,34 +487,6 @@ func (pl *pipe) doSeek(posMS int64) {
 		pl.segs = pl.segs[:len(pl.segs)-1]
 	}
 	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
-}
-
-// setNext records the track to join after cur.
-func (pl *pipe) setNext(c cmdSetNext) {
-	pl.nextKnown = true
-	same := c.t != nil && pl.nextReq != nil && c.t.URI == pl.nextReq.URI && c.album == pl.nextAlb
-	if same {
-		return
-	}
-	for _, m := range pl.marks {
-		if m.kind == markStarted && c.t != nil && m.tr.meta.URI == c.t.URI {
-			// The receiver has not heard the join to this track yet: it
-			// names what follows its current track, which is cur already.
-			return
-		}
-	}
-	if pl.next != nil && pl.feed.tr == pl.next && pl.src == srcPlaying {
-		pl.p.log.Debug("next track already joined; SetNext ignored")
-		return
-	}
-	pl.next.close()
-	pl.next = nil
-	if pl.nextCtx != nil {
-		pl.nextCtx()
-		pl.nextCtx = nil
-	}
-	pl.nextOpen = false
-	pl.nextReq, pl.nextAlb = c.t, c.album
 }
 
 // addSegment appends a timeline segment, forgets those already played

@@ -167,7 +167,7 @@ func New(opts Options) (*Player, error) {
 	norm := opts.Normalize
 	p.norm.Store(&norm)
 	p.SetVolumeCurve(opts.VolumeCurve)
-	pl := &pipe{p: p, opened: make(chan *track)}
+	pl := &pipe{p: p, opener: openers{p: p, results: make(chan *track)}}
 	if err := pl.openOutput(output.Format{SampleRate: output.DefaultSampleRate, Channels: output.DefaultChannels}); err != nil {
 		p.cancel()
 		return nil, fmt.Errorf("player: %w", err)
