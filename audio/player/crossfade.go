@@ -142,6 +142,6 @@ func (pl *pipe) beginCrossfade(nx *track, l int64) {
 	// The incoming track starts silent: its gain applies at once.
 	pl.xf.begin(old, l, &pl.chain, nx.gain.GainDB)
 	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
-	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx})
+	pl.sched.mark(mark{at: at, kind: markStarted, tr: nx})
 	pl.p.log.Debug("crossfade join", "track", nx.meta.URI, "at", at, "frames", l, "gain_db", nx.gain.GainDB)
 }

@@ -19,25 +19,6 @@ const (
 	srcEnded                   // everything was written; end-of-list mark pending or fired
 )
 
-// markKind is what happens when the output plays past a mark.
-type markKind int
-
-const (
-	markStarted markKind = iota // a joined track became audible
-	markEnded                   // the last frame of the list was heard
-	markFailed                  // the next track could not be opened: report it
-	markReopen                  // the next track needs another channel count: reopen
-	markRetire                  // a crossfade's outgoing track was fully heard: close it
-)
-
-// mark is an action due when the output's played index reaches at.
-type mark struct {
-	at   int64
-	kind markKind
-	tr   *track // markStarted: the track that started; markFailed, markReopen: the next track; markRetire: the track to close
-	prev *track // markStarted: the track before, closed once the join is heard (nil after a crossfade)
-}
-
 // pipe is the pipeline goroutine's state. Every field is owned by that
 // goroutine (run), except p (shared, see Player) and opened, a channel
 // the opener goroutines send to.
@@ -71,8 +52,7 @@ type pipe struct {
 
 	xf crossfade // the overlap in progress (Options.Crossfade, SetCrossfade)
 
-	segs  []segment
-	marks []mark
+	sched schedule // segments and marks in output indices, not yet heard
 }
 
 // run is the pipeline goroutine.
@@ -103,7 +83,7 @@ func (pl *pipe) run() {
 			writable = pl.dev.out.Writable()
 		}
 		var tc <-chan time.Time
-		if len(pl.marks) > 0 || pl.fade.active || (pl.q.waitNext && !pl.q.nextKnown) {
+		if len(pl.sched.marks) > 0 || pl.fade.active || (pl.q.waitNext && !pl.q.nextKnown) {
 			tc = tick.C
 		}
 		select {
@@ -200,7 +180,7 @@ func (pl *pipe) produce() bool {
 	if pl.xf.complete() {
 		// The overlap is complete: the outgoing track is closed once its
 		// last frame was heard (a seek before that may still go back to it).
-		pl.marks = append(pl.marks, mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xf.out})
+		pl.sched.mark(mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xf.out})
 		pl.xf.end()
 	}
 	return true
@@ -245,7 +225,7 @@ func (pl *pipe) startNext(nx *track) {
 	pl.feed.joined()
 	pl.chain.gain.Set(nx.gain.GainDB)
 	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
-	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx, prev: prev})
+	pl.sched.mark(mark{at: at, kind: markStarted, tr: nx, prev: prev})
 	pl.p.log.Debug("gapless join", "track", nx.meta.URI, "at", at, "gain_db", nx.gain.GainDB)
 }
 
@@ -269,25 +249,18 @@ func (pl *pipe) finishList(nx *track) {
 		}
 		pl.q.next = nil // owned by the mark now
 	}
-	pl.marks = append(pl.marks, m)
+	pl.sched.mark(m)
 }
 
 // onTick fires marks the output has played past and completes fades.
 func (pl *pipe) onTick() {
 	played := pl.dev.out.PlayedIndex()
 	consumed := pl.dev.consumed()
-	for len(pl.marks) > 0 {
-		m := pl.marks[0]
-		// A join is due when heard; an end once the device has taken the
-		// last frame: pausing then plays out what the device holds.
-		due := played
-		if m.kind != markStarted {
-			due = consumed
-		}
-		if due < m.at {
+	for {
+		m, ok := pl.sched.due(played, consumed)
+		if !ok {
 			break
 		}
-		pl.marks = pl.marks[1:]
 		pl.fire(m)
 	}
 	if pl.fade.active {
@@ -341,7 +314,6 @@ func (pl *pipe) nextFailed(at int64, uri string, err error) {
 // background. The output has been flushed.
 func (pl *pipe) doLoad(c cmdLoad) {
 	pl.dropTracks()
-	pl.marks = nil
 	pl.fade.clear()
 	pl.dev.pend = nil
 	pl.q.loadReq = c
@@ -352,7 +324,7 @@ func (pl *pipe) doLoad(c cmdLoad) {
 	pl.src = srcLoading
 	pl.opener.openCur(c.t, c.album, c.posMS)
 	// Until it is open the position is the requested one.
-	pl.segs = []segment{{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1}}
+	pl.sched.restart(segment{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1})
 	pl.publish()
 }
 
@@ -360,11 +332,7 @@ func (pl *pipe) doLoad(c cmdLoad) {
 func (pl *pipe) dropTracks() {
 	pl.q.closeAll()
 	pl.opener.next.stop()
-	for _, m := range pl.marks {
-		if m.kind == markFailed || m.kind == markReopen {
-			m.tr.close()
-		}
-	}
+	pl.sched.dropMarks()
 	pl.feed.drop()
 	pl.xf.end() // xfOut was in retired
 	pl.xf.armed = false
@@ -420,10 +388,10 @@ func (pl *pipe) startLoaded(tr *track, started bool) error {
 	}
 	pl.src = srcPlaying
 	at := pl.dev.prodIndex() + pl.chain.lat
-	pl.segs = nil
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
+	pl.sched.restart(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
+	pl.publish()
 	if started {
-		pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: tr})
+		pl.sched.mark(mark{at: at, kind: markStarted, tr: tr})
 	}
 	pl.p.log.Debug("track loaded", "track", tr.meta.URI, "rate", tr.rate, "channels", tr.channels,
 		"frames", tr.frames, "gain_db", tr.gain.GainDB, "gain_source", tr.gain.Source, "capped", tr.gain.Capped)
@@ -450,19 +418,13 @@ func (pl *pipe) doSeek(posMS int64) {
 	}
 	pl.xf.armed = false // re-armed only if the new position is before the last crossfade length
 	// Marks not yet in the device will never be heard: drop them.
-	keep := pl.marks[:0]
-	for _, m := range pl.marks {
-		if m.at <= w {
-			keep = append(keep, m)
-		} else if m.kind == markFailed || m.kind == markReopen {
-			if pl.q.next == nil {
-				pl.q.next = m.tr // join it (or fail) again at the end
-			} else {
-				m.tr.close()
-			}
+	for _, nx := range pl.sched.dropMarksAfter(w) {
+		if pl.q.next == nil {
+			pl.q.next = nx // join it (or fail) again at the end
+		} else {
+			nx.close()
 		}
 	}
-	pl.marks = keep
 	tr := pl.q.cur
 	f := posMS * int64(tr.rate) / 1000
 	if err := tr.rewind(f); err != nil {
@@ -483,25 +445,6 @@ func (pl *pipe) doSeek(posMS int64) {
 	pl.chain.vol.FadeIn(jumpFade)
 	pl.dev.pend = nil
 	at := pl.dev.prodIndex() + pl.chain.lat
-	for len(pl.segs) > 0 && pl.segs[len(pl.segs)-1].start > w {
-		pl.segs = pl.segs[:len(pl.segs)-1]
-	}
+	pl.sched.dropSegmentsAfter(w)
 	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
-}
-
-// addSegment appends a timeline segment, forgets those already played
-// through, and publishes the timeline.
-func (pl *pipe) addSegment(s segment) {
-	played := pl.dev.out.PlayedIndex()
-	i := 0
-	for i+1 < len(pl.segs) && pl.segs[i+1].start <= played {
-		i++
-	}
-	pl.segs = append(pl.segs[i:], s)
-	pl.publish()
-}
-
-// publish stores an immutable copy of the timeline for Position.
-func (pl *pipe) publish() {
-	pl.p.tl.Store(&timeline{out: pl.dev.out, segs: append([]segment(nil), pl.segs...)})
 }

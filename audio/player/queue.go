@@ -131,12 +131,10 @@ func (pl *pipe) setNext(c cmdSetNext) {
 	if same {
 		return
 	}
-	for _, m := range pl.marks {
-		if m.kind == markStarted && c.t != nil && m.tr.meta.URI == c.t.URI {
-			// The receiver has not heard the join to this track yet: it
-			// names what follows its current track, which is cur already.
-			return
-		}
+	if c.t != nil && pl.sched.startPending(c.t.URI) {
+		// The receiver has not heard the join to this track yet: it
+		// names what follows its current track, which is cur already.
+		return
 	}
 	if q.next != nil && pl.feed.tr == q.next && pl.src == srcPlaying {
 		pl.p.log.Debug("next track already joined; SetNext ignored")
