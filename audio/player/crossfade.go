@@ -88,7 +88,7 @@ func (x *crossfade) end() {
 // the next track is open, half of its length; 0: no crossfade (off, cur's
 // length unknown or cur resampled).
 func (pl *pipe) xfadeLen() int64 {
-	d := time.Duration(pl.p.xfade.Load())
+	d := time.Duration(pl.p.ctl.xfade.Load())
 	cur := pl.q.cur
 	if d <= 0 || pl.feed.resampled() || cur == nil || cur.frames <= 0 || cur.rate != pl.dev.rate {
 		return 0

@@ -108,7 +108,7 @@ func (pl *pipe) openOutput(f output.Format) error {
 		pl.dev.err = fmt.Errorf("output opened as %+v, asked for %+v", got, f)
 		return pl.dev.err
 	}
-	c, err := newChain(f.SampleRate, f.Channels, pl.p.volume.Load(), pl.p.curve.Load())
+	c, err := newChain(f.SampleRate, f.Channels, pl.p.ctl.volume.Load(), pl.p.ctl.curve.Load())
 	if err != nil {
 		_ = out.Close()
 		pl.dev.err = err

@@ -75,7 +75,7 @@ func (o *openers) start(t playback.Track, album bool, posMS int64) openSlot {
 	go func() {
 		defer p.openers.Done()
 		defer cancel()
-		tr := openTrack(ctx, p.opts.Source, t, album, *p.norm.Load(), posMS, aheadFrames)
+		tr := openTrack(ctx, p.opts.Source, t, album, *p.ctl.norm.Load(), posMS, aheadFrames)
 		tr.gen = gen
 		select {
 		case o.results <- tr:
@@ -94,7 +94,7 @@ func (pl *pipe) prefetch() {
 		return
 	}
 	rem := q.cur.remaining()
-	ahead := pl.p.opts.Prefetch + time.Duration(pl.p.xfade.Load()) // a crossfade joins earlier
+	ahead := pl.p.opts.Prefetch + time.Duration(pl.p.ctl.xfade.Load()) // a crossfade joins earlier
 	if rem < 0 || rem <= int64(ahead.Seconds()*float64(q.cur.rate)) {
 		pl.opener.openNext(*q.nextReq, q.nextAlb)
 	}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/roomcast/roomcast/audio/output"
 	"github.com/roomcast/roomcast/playback"
 )
 
@@ -19,22 +18,21 @@ const (
 	srcEnded                   // everything was written; end-of-list mark pending or fired
 )
 
-// pipe is the pipeline goroutine's state. Every field is owned by that
-// goroutine (run), except p (shared, see Player) and opened, a channel
-// the opener goroutines send to.
+// pipe is the pipeline goroutine's state: it coordinates the stages,
+// each a small type that owns its own invariants (device, chain, queue,
+// openers, feed, fader, crossfade, schedule), and emits the events. Every
+// field is owned by that goroutine (run), except p (shared, see Player).
 //
-// Invariants:
-//   - Every frame that enters the limiter leaves it Latency() frames later
+// Invariants across the stages:
+//   - Every frame that enters the limiter leaves it chain.lat frames later
 //     and is written to the output in order, so the output index of the
-//     frame entering the limiter now is prodIndex()+lat; segments and
-//     marks are expressed in output indices.
-//   - cur is the track whose frames are being produced (device-rate
-//     frames entering the gain stage); feed reads them (see feed).
-//   - retired tracks were fully produced but may still be audible; each
-//     is closed when the join after it is heard (markStarted.prev), or,
-//     after a crossfade, when the end of the overlap is heard (markRetire),
-//     or on Load and Close.
-//   - a crossfade in progress is described in crossfade.
+//     frame entering the limiter now is dev.prodIndex()+chain.lat; the
+//     schedule's segments and marks are expressed in output indices.
+//   - src == srcPlaying: q.cur is set and feed reads its frames;
+//     srcLoading: opener.cur is pending and q.cur is nil.
+//   - An event is emitted only after the state it implies is stored
+//     (timeline published, output paused at the end): whoever reacts to
+//     it and calls Position sees that state.
 type pipe struct {
 	p *Player
 
@@ -159,7 +157,7 @@ func (pl *pipe) produce() bool {
 		}
 		frames = int(min(int64(frames), left))
 	}
-	pl.chain.follow(pl.p.volume.Load(), pl.p.curve.Load())
+	pl.chain.follow(pl.p.ctl.volume.Load(), pl.p.ctl.curve.Load())
 	frames = pl.xfadeBlock(frames)
 	buf := pl.dev.buf[:frames*pl.dev.ch]
 	n, wait := pl.feed.read(buf, pl.dev.rate, pl.dev.ch, pl.joinable)
@@ -189,7 +187,7 @@ func (pl *pipe) produce() bool {
 // advance is called when cur has no more frames: join the next track,
 // wait for it, or end the list.
 func (pl *pipe) advance() bool {
-	if pl.xf.out != nil { // cur ended within the overlap (decoded short)
+	if pl.xf.active() { // cur ended within the overlap (decoded short)
 		pl.q.retire(pl.xf.out)
 		pl.xf.end()
 	}
@@ -273,6 +271,7 @@ func (pl *pipe) onTick() {
 	}
 }
 
+// fire carries out a mark that is due.
 func (pl *pipe) fire(m mark) {
 	p := pl.p
 	switch m.kind {
@@ -280,17 +279,17 @@ func (pl *pipe) fire(m mark) {
 		pl.q.retire(m.prev)
 		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
 	case markEnded:
-		pl.dev.pause(pl.p.log)
+		pl.dev.pause(p.log)
 		p.emit(playback.Event{Kind: playback.Ended, URI: pl.q.curURI()})
 	case markFailed:
-		pl.dev.pause(pl.p.log)
+		pl.dev.pause(p.log)
 		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
 		if m.tr != pl.q.cur && m.tr != pl.xf.out {
 			pl.q.retire(m.tr)
 		}
 	case markReopen:
-		pl.dev.pause(pl.p.log)
+		pl.dev.pause(p.log)
 		pl.q.retire(pl.q.cur)
 		pl.q.cur = nil
 		if err := pl.startLoaded(m.tr, true); err != nil {
@@ -308,143 +307,4 @@ func (pl *pipe) nextFailed(at int64, uri string, err error) {
 	pl.addSegment(segment{start: at, uri: uri, inRate: 1000, outRate: math.MaxInt64})
 	pl.p.emit(playback.Event{Kind: playback.TrackStarted, URI: uri})
 	pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: uri, Err: err})
-}
-
-// doLoad replaces everything with a new current track, opened in the
-// background. The output has been flushed.
-func (pl *pipe) doLoad(c cmdLoad) {
-	pl.dropTracks()
-	pl.fade.clear()
-	pl.dev.pend = nil
-	pl.q.loadReq = c
-	pl.play = c.play
-	if !pl.play {
-		pl.dev.pause(pl.p.log)
-	}
-	pl.src = srcLoading
-	pl.opener.openCur(c.t, c.album, c.posMS)
-	// Until it is open the position is the requested one.
-	pl.sched.restart(segment{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1})
-	pl.publish()
-}
-
-// dropTracks closes every track and cancels the openers.
-func (pl *pipe) dropTracks() {
-	pl.q.closeAll()
-	pl.opener.next.stop()
-	pl.sched.dropMarks()
-	pl.feed.drop()
-	pl.xf.end() // xfOut was in retired
-	pl.xf.armed = false
-}
-
-// onOpened takes an opener's result.
-func (pl *pipe) onOpened(tr *track) {
-	switch {
-	case pl.src == srcLoading && pl.opener.cur.take(tr):
-		if tr.err != nil {
-			pl.src = srcNone
-			pl.dev.pause(pl.p.log)
-			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: tr.err})
-			return
-		}
-		if err := pl.startLoaded(tr, false); err != nil {
-			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
-		}
-	case pl.opener.next.take(tr):
-		pl.q.next = tr
-		if tr.err != nil {
-			pl.p.log.Warn("next track cannot be played", "track", tr.meta.URI, "err", tr.err)
-		}
-	default:
-		tr.close() // superseded
-	}
-}
-
-// startLoaded starts an opened track from its start position after a
-// Load (or a reopen at a boundary, which reports TrackStarted when heard).
-// The output is reopened if the track's format differs from it; if that
-// fails, tr is closed and the error returned for the caller to report.
-func (pl *pipe) startLoaded(tr *track, started bool) error {
-	if tr.rate != pl.dev.rate || tr.channels != pl.dev.ch || pl.dev.err != nil {
-		pl.dev.pause(pl.p.log)
-		_ = pl.dev.out.Close()
-		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
-			tr.close()
-			pl.src = srcNone
-			return err
-		}
-	} else {
-		pl.chain.lim.Reset()
-		_ = pl.chain.newVolume(pl.dev.rate, pl.dev.ch, pl.p.volume.Load(), pl.p.curve.Load()) // same format as before: cannot fail
-	}
-	pl.q.cur = tr
-	pl.feed.set(tr, pl.dev.rate, pl.dev.ch, pl.p.log)
-	pl.xf.armed = false
-	pl.chain.gain.Jump(tr.gain.GainDB)
-	if tr.start > 0 {
-		pl.chain.vol.Mute()
-		pl.chain.vol.FadeIn(jumpFade)
-	}
-	pl.src = srcPlaying
-	at := pl.dev.prodIndex() + pl.chain.lat
-	pl.sched.restart(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
-	pl.publish()
-	if started {
-		pl.sched.mark(mark{at: at, kind: markStarted, tr: tr})
-	}
-	pl.p.log.Debug("track loaded", "track", tr.meta.URI, "rate", tr.rate, "channels", tr.channels,
-		"frames", tr.frames, "gain_db", tr.gain.GainDB, "gain_source", tr.gain.Source, "capped", tr.gain.Capped)
-	return nil
-}
-
-// doSeek repositions within the audible track. The output has been
-// flushed (or is paused).
-func (pl *pipe) doSeek(posMS int64) {
-	w := pl.dev.out.Written()
-	tl := pl.p.tl.Load()
-	if s, ok := tl.segmentAt(w - 1); ok && pl.q.cur != nil && s.uri != pl.q.cur.meta.URI && pl.q.backTo(s.uri) {
-		// The join to cur was produced but not heard: seek in the track
-		// still audible and join cur again later.
-		pl.opener.next.stop()
-	}
-	if pl.xf.out != nil {
-		// A seek ends a crossfade in progress: back in the outgoing track
-		// (just picked as cur above) or within the incoming one.
-		if pl.xf.out != pl.q.cur {
-			pl.q.retire(pl.xf.out)
-		}
-		pl.xf.end()
-	}
-	pl.xf.armed = false // re-armed only if the new position is before the last crossfade length
-	// Marks not yet in the device will never be heard: drop them.
-	for _, nx := range pl.sched.dropMarksAfter(w) {
-		if pl.q.next == nil {
-			pl.q.next = nx // join it (or fail) again at the end
-		} else {
-			nx.close()
-		}
-	}
-	tr := pl.q.cur
-	f := posMS * int64(tr.rate) / 1000
-	if err := tr.rewind(f); err != nil {
-		pl.src = srcNone
-		pl.dev.pause(pl.p.log)
-		pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
-		return
-	}
-	tr.start = f
-	if pl.q.next != nil && pl.feed.tr == pl.q.next {
-		_ = pl.q.next.rewind(0)
-	}
-	pl.src = srcPlaying
-	pl.chain.lim.Reset()
-	pl.feed.set(tr, pl.dev.rate, pl.dev.ch, pl.p.log)
-	pl.chain.gain.Jump(tr.gain.GainDB)
-	pl.chain.vol.Mute()
-	pl.chain.vol.FadeIn(jumpFade)
-	pl.dev.pend = nil
-	at := pl.dev.prodIndex() + pl.chain.lat
-	pl.sched.dropSegmentsAfter(w)
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.dev.rate), frames: tr.frames})
 }
