@@ -7,9 +7,10 @@
 //
 // One pipeline goroutine owns everything: decoders, dsp stages, the
 // output's producer side, the queue of the current and next track, the
-// timeline. Engine methods send it one typed message per command (cmdLoad,
-// cmdSetNext, cmdPause, ...) with a reply channel and return as soon as it
-// has taken the command; they never wait for audio. Opening a track
+// timeline. Engine methods send it one typed message per command (the
+// sealed message interface of messages.go: cmdLoad, cmdSetNext, cmdPause,
+// ...) with a reply channel and return once it has applied the command;
+// they never wait for audio. Opening a track
 // (fetch.Open, which waits for the HTTP headers; decode.Open, which reads
 // the last page; seeking; decoding ~190 ms ahead) runs on a short-lived
 // opener goroutine that hands the result back on a channel, so a slow
@@ -28,11 +29,28 @@
 // The pipeline produces 1024-frame blocks while the output's ring has
 // room (TryWrite, then select on Writable with the command channels):
 //
-//	decoder (+ resampler if the track's rate differs from the device's)
-//	  → Gain (per-track dsp.ChooseGain decision)
-//	  → Limiter (fixed Latency(): 99 frames at 44.1 kHz)
-//	  → Volume (SetVolume ramps; pause/seek/load fades)
-//	  → output ring (DefaultRingMS = 200 ms) → device
+//	decoder (+ resampler if the track's rate differs from the device's)   feed
+//	  → Gain (per-track dsp.ChooseGain decision)                          chain
+//	  (→ crossfade mix of the outgoing track)                             crossfade
+//	  → Limiter (fixed Latency(): 99 frames at 44.1 kHz)                  chain
+//	  → Volume (SetVolume ramps; pause/seek/load fades)                   chain, fader
+//	  → output ring (DefaultRingMS = 200 ms) → device                     device
+//
+// In the code each stage is a small type in its own file that owns its
+// fields and states its invariants; pipe (pipe.go: run, the block loop,
+// marks firing, events) coordinates them:
+//
+//	device.go     device: the output, its format, pending samples
+//	chain.go      chain: gain → limiter → volume at the device format
+//	feed.go       feed: the track read, and the resampler
+//	crossfade.go  crossfade: the overlap in progress and its two gains
+//	fade.go       fader: fade-outs before pause, seek, load; Settle
+//	queue.go      queue: current, next and retired tracks; SetNext
+//	opener.go     openers: opener goroutines, generations, prefetch
+//	schedule.go   schedule: timeline segments and marks (timeline.go: the
+//	              snapshot Position reads)
+//	load.go       Load, the opened track, reopen, seek
+//	track.go      track: one opened track (openTrack: fetch, decode)
 //
 // Volume sits before the ring, so a volume change, a pause and a seek are
 // heard up to the ring's 200 ms later (plus the device latency). The
@@ -99,7 +117,9 @@
 // consecutive tracks with the same foreign rate share one resampler run,
 // so their joins stay seamless. A join to a track with another channel
 // count cannot be gapless: the list plays out, the output is reopened and
-// the next track starts (TrackStarted when heard).
+// the next track starts (TrackStarted when heard; if the output cannot be
+// reopened, TrackStarted then TrackFailed, as for a next track that
+// cannot be opened).
 //
 // # Pause, resume, seek, load
 //
@@ -145,6 +165,11 @@
 // panics (package decode recovers); a panic in the pipeline itself is
 // recovered, logged, reported as TrackFailed, and the Player refuses
 // further commands.
+//
+// Every event is emitted after the state it implies is stored: whoever
+// reacts to TrackStarted or TrackFailed and calls Position finds the
+// event's track (a failed one at 0 ms), and after Ended the last track at
+// its end (TestStateStoredBeforeEvent checks it at the moment of emission).
 //
 // # Ended
 //

@@ -1,14 +1,10 @@
 package player
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
-	"github.com/roomcast/roomcast/audio/dsp"
-	"github.com/roomcast/roomcast/audio/output"
 	"github.com/roomcast/roomcast/playback"
 )
 
@@ -22,118 +18,39 @@ const (
 	srcEnded                   // everything was written; end-of-list mark pending or fired
 )
 
-// markKind is what happens when the output plays past a mark.
-type markKind int
-
-const (
-	markStarted markKind = iota // a joined track became audible
-	markEnded                   // the last frame of the list was heard
-	markFailed                  // the next track could not be opened: report it
-	markReopen                  // the next track needs another channel count: reopen
-	markRetire                  // a crossfade's outgoing track was fully heard: close it
-)
-
-// mark is an action due when the output's played index reaches at.
-type mark struct {
-	at   int64
-	kind markKind
-	tr   *track // markStarted: the track that started; markFailed, markReopen: the next track; markRetire: the track to close
-	prev *track // markStarted: the track before, closed once the join is heard (nil after a crossfade)
-}
-
-// pipe is the pipeline goroutine's state. Every field is owned by that
-// goroutine (run), except p (shared, see Player) and opened, a channel
-// the opener goroutines send to.
+// pipe is the pipeline goroutine's state: it coordinates the stages,
+// each a small type that owns its own invariants (device, chain, queue,
+// openers, feed, fader, crossfade, schedule), and emits the events. Every
+// field is owned by that goroutine (run), except p (shared, see Player).
 //
-// Invariants:
-//   - Every frame that enters the limiter leaves it Latency() frames later
+// Invariants across the stages:
+//   - Every frame that enters the limiter leaves it chain.lat frames later
 //     and is written to the output in order, so the output index of the
-//     frame entering the limiter now is prodIndex()+lat; segments and
-//     marks are expressed in output indices.
-//   - cur is the track whose frames are being produced (device-rate
-//     frames entering the gain stage); feed is the track whose source
-//     frames enter the resampler: cur, or next once the resampler reached
-//     the end of cur (boundary ≥ 0 is then the resampler output index of
-//     next's first frame). Without resampling feed == cur.
-//   - retired tracks were fully produced but may still be audible; each
-//     is closed when the join after it is heard (markStarted.prev), or,
-//     after a crossfade, when the end of the overlap is heard (markRetire),
-//     or on Load and Close.
-//   - xfOut != nil only during a crossfade: it is the outgoing track (also
-//     in retired), cur the incoming one; both are at the device rate and
-//     channel count (no resampler). xfPos frames of the xfLen-frame
-//     overlap were mixed. xfGain carries xfOut's gain, gain cur's.
+//     frame entering the limiter now is dev.prodIndex()+chain.lat; the
+//     schedule's segments and marks are expressed in output indices.
+//   - src == srcPlaying: q.cur is set and feed reads its frames;
+//     srcLoading: opener.cur is pending and q.cur is nil.
+//   - An event is emitted only after the state it implies is stored
+//     (timeline published, output paused at the end): whoever reacts to
+//     it and calls Position sees that state.
 type pipe struct {
-	p      *Player
-	opened chan *track
+	p *Player
 
-	// Output and the device-side stages (device rate and channels).
-	out     output.Output
-	outErr  error // the output could not be (re)opened
-	rate    int
-	ch      int
-	started bool // output.Start called since the last Pause
-	gain    *dsp.Gain
-	lim     *dsp.Limiter
-	vol     *dsp.Volume
-	volSet  int32            // volume last passed to vol
-	curve   *dsp.VolumeCurve // curve last passed to vol
-	lat     int64            // lim.Latency()
-	buf     []float32
-	tail    []float32
-	pend    []float32 // processed samples not yet accepted by the output
-	waitOut bool      // the ring is full: wait for Writable
+	dev   device // the output, its format, the samples it has not taken
+	chain chain  // gain → limiter → volume at the device format
 
-	// Source side.
-	src      srcState
-	play     bool // the user wants sound
-	gen      uint64
-	cur      *track
-	curGen   uint64
-	curCtx   context.CancelFunc
-	loadReq  cmdLoad
-	retired  []*track
-	feed     *track
-	next     *track
-	nextReq  *playback.Track
-	nextAlb  bool
-	nextGen  uint64
-	nextCtx  context.CancelFunc
-	nextOpen bool // an opener is working on nextReq
-	// nextKnown: SetNext was called since cur started; until then the
-	// pipeline does not assume the list ends after cur.
-	nextKnown bool
-	waitNext  bool // production stalled on the next track (opening or unknown)
+	src  srcState
+	play bool // the user wants sound
 
-	// Resampler for a feed whose rate differs from the device rate.
-	rs       *dsp.Resampler
-	rsRate   int
-	inBuf    []float32
-	inLen    int // samples in inBuf
-	inCount  int64
-	outCount int64
-	boundary int64
-	draining bool
+	q      queue   // current, next and retired tracks
+	opener openers // opener goroutines and whose result is whose
+	feed   feed    // cur's frames, resampled if its rate differs from the device's
 
-	// Fades before pause, seek and load.
-	fading  bool
-	fadeEnd int64 // output index after the last frame of the fade
-	// settling are Settle callers, released once no fade is pending.
-	settling []chan struct{}
-	fadeAct  any  // nil (pause only), cmdSeek or cmdLoad, done when the fade was heard
-	padded   bool // silence was written after the fade (seek, load)
+	fade fader // pause, seek and load fades; Settle callers
 
-	// Crossfade (Options.Crossfade, SetCrossfade).
-	xfOut     *track
-	xfPos     int64
-	xfLen     int64
-	xfArmed   bool // cur had more than the crossfade length left since it started or was sought
-	xfGain    *dsp.Gain
-	gainSpare *dsp.Gain // becomes gain at the next crossfade
-	xbuf      []float32
+	xf crossfade // the overlap in progress (Options.Crossfade, SetCrossfade)
 
-	segs  []segment
-	marks []mark
+	sched schedule // segments and marks in output indices, not yet heard
 }
 
 // run is the pipeline goroutine.
@@ -146,7 +63,7 @@ func (pl *pipe) run() {
 			// playback rather than crash the daemon.
 			p.log.Error("player: pipeline stopped by a panic", "panic", r)
 			pl.shutdown()
-			p.emit(playback.Event{Kind: playback.TrackFailed, URI: pl.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
+			p.emit(playback.Event{Kind: playback.TrackFailed, URI: pl.q.curURI(), Err: fmt.Errorf("player: internal error: %v", r)})
 			go pl.refuse()
 		}
 	}()
@@ -160,11 +77,11 @@ func (pl *pipe) run() {
 		}
 		pl.fill()
 		var writable <-chan struct{}
-		if pl.waitOut {
-			writable = pl.out.Writable()
+		if pl.dev.waitOut {
+			writable = pl.dev.out.Writable()
 		}
 		var tc <-chan time.Time
-		if len(pl.marks) > 0 || pl.fading || (pl.waitNext && !pl.nextKnown) {
+		if len(pl.sched.marks) > 0 || pl.fade.active || (pl.q.waitNext && !pl.q.nextKnown) {
 			tc = tick.C
 		}
 		select {
@@ -175,21 +92,16 @@ func (pl *pipe) run() {
 				return
 			}
 			c.reply <- pl.handle(c.msg)
-		case tr := <-pl.opened:
+		case tr := <-pl.opener.results:
 			pl.onOpened(tr)
 		case <-writable:
 		case <-tc:
 			pl.onTick()
-		case err := <-pl.out.Errors():
+		case err := <-pl.dev.out.Errors():
 			p.log.Warn("output error", "err", err)
 		case <-alive.C:
 		}
-		if len(pl.settling) > 0 && !pl.fading {
-			for _, ch := range pl.settling {
-				close(ch)
-			}
-			pl.settling = nil
-		}
+		pl.fade.release()
 	}
 }
 
@@ -206,436 +118,112 @@ func (pl *pipe) refuse() {
 	}
 }
 
-func (pl *pipe) curURI() string {
-	if pl.cur != nil {
-		return pl.cur.meta.URI
-	}
-	return pl.loadReq.t.URI
-}
-
 // shutdown releases everything (Close).
 func (pl *pipe) shutdown() {
 	pl.dropTracks()
-	if pl.curCtx != nil {
-		pl.curCtx()
-	}
-	if pl.out != nil {
-		_ = pl.out.Close()
+	pl.opener.cur.stop()
+	if pl.dev.out != nil {
+		_ = pl.dev.out.Close()
 	}
 }
-
-// handle applies one command.
-func (pl *pipe) handle(msg any) error {
-	switch c := msg.(type) {
-	case cmdLoad:
-		if pl.fading || pl.audible() {
-			pl.beginFade(jumpFade, c)
-			return nil
-		}
-		pl.out.Flush()
-		pl.doLoad(c)
-	case cmdSetNext:
-		pl.setNext(c)
-	case cmdSettle:
-		pl.settling = append(pl.settling, c.done)
-	case cmdPause:
-		if !pl.play {
-			return nil
-		}
-		audible := pl.audible()
-		pl.play = false
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = false
-			pl.fadeAct = l
-		}
-		switch {
-		case pl.fading: // the pending fade ends in a pause
-		case audible:
-			pl.beginFade(pauseFade, nil)
-		case pl.started:
-			pl.pauseOutput()
-		}
-	case cmdResume:
-		if pl.play {
-			return nil
-		}
-		pl.play = true
-		if l, ok := pl.fadeAct.(cmdLoad); ok {
-			l.play = true
-			pl.fadeAct = l
-		}
-		if pl.fading && pl.fadeAct == nil {
-			pl.fading = false // cancel the pause: fade back in from where the fader is
-			pl.vol.FadeIn(pauseFade)
-			return nil
-		}
-		if pl.vol.Faded() {
-			pl.vol.FadeIn(pauseFade)
-		}
-	case cmdSeek:
-		switch {
-		case pl.src == srcLoading:
-			c2 := pl.loadReq
-			c2.posMS = c.posMS
-			pl.doLoad(c2)
-		case pl.cur == nil:
-			return errors.New("player: nothing to seek in")
-		case pl.fading || pl.audible():
-			pl.beginFade(jumpFade, c)
-		default:
-			pl.out.Flush()
-			pl.doSeek(c.posMS)
-		}
-	default:
-		return fmt.Errorf("player: unknown command %T", msg)
-	}
-	return nil
-}
-
-// audible reports whether audio is flowing, so a change must fade out first.
-func (pl *pipe) audible() bool {
-	return pl.started && pl.play && pl.src == srcPlaying && !pl.vol.Faded()
-}
-
-// beginFade starts (or retargets) a fade-out; act runs once the fade has
-// been consumed by the device.
-func (pl *pipe) beginFade(d time.Duration, act any) {
-	if act != nil || !pl.fading {
-		pl.fadeAct = act
-	}
-	if pl.fading {
-		return
-	}
-	n := pl.vol.FadeOut(d)
-	pl.fading = true
-	pl.fadeEnd = pl.prodIndex() + int64(n)
-}
-
-// prodIndex is the output index the next frame leaving the limiter gets.
-func (pl *pipe) prodIndex() int64 { return pl.out.Written() + int64(len(pl.pend)/pl.ch) }
-
-// endPadMS is the silence written after the last frame of a list.
-const endPadMS = 50
 
 // fill produces and writes blocks while the output takes them.
 func (pl *pipe) fill() {
-	pl.waitOut, pl.waitNext = false, false
+	pl.dev.waitOut, pl.q.waitNext = false, false
 	for {
-		if len(pl.pend) > 0 {
-			n, err := pl.out.TryWrite(pl.pend)
-			pl.pend = pl.pend[n:]
-			if err != nil {
-				pl.p.log.Warn("output write", "err", err)
-				pl.pend = nil
-				break
-			}
-			if len(pl.pend) > 0 {
-				pl.waitOut = true
-				break
-			}
-		}
-		if !pl.produce() {
+		if !pl.dev.writePending(pl.p.log) || !pl.produce() {
 			break
 		}
 	}
-	if pl.play && !pl.started && pl.src == srcPlaying && pl.outErr == nil {
-		if err := pl.out.Start(); err != nil {
-			pl.p.log.Warn("output start", "err", err)
-		}
-		pl.started = true
+	if pl.play && !pl.dev.started && pl.src == srcPlaying && pl.dev.err == nil {
+		pl.dev.start(pl.p.log)
 	}
 	pl.prefetch()
-	if pl.fading && pl.checkFade() {
+	if pl.fade.active && pl.checkFade() {
 		pl.fill() // the action after the fade may have work for us
 	}
 }
 
 // produce makes one block into pend; false: nothing to do now.
 func (pl *pipe) produce() bool {
-	if pl.src != srcPlaying || (!pl.play && !pl.fading) {
+	if pl.src != srcPlaying || (!pl.play && !pl.fade.active) {
 		return false
 	}
 	frames := chunkFrames
-	if pl.fading {
-		left := pl.fadeEnd - pl.prodIndex()
+	if pl.fade.active {
+		left := pl.fade.end - pl.dev.prodIndex()
 		if left <= 0 {
 			return false
 		}
 		frames = int(min(int64(frames), left))
 	}
-	if v := pl.p.volume.Load(); v != pl.volSet {
-		pl.vol.SetVolume(float64(v))
-		pl.volSet = v
-	}
-	if c := pl.p.curve.Load(); c != pl.curve {
-		pl.vol.SetCurve(*c)
-		pl.curve = c
-	}
-	if l := pl.xfadeLen(); l > 0 {
-		switch rem := pl.cur.remaining(); {
-		case rem > l:
-			// The block must end exactly where the overlap begins.
-			pl.xfArmed = true
-			frames = int(min(int64(frames), rem-l))
-		case rem == l && pl.xfArmed && pl.xfOut == nil:
-			if nx, wait := pl.joinable(); !wait && nx != nil && pl.canCrossfade(nx) {
-				pl.beginCrossfade(nx, l)
-			}
-		}
-	}
-	buf := pl.buf[:frames*pl.ch]
-	n, wait := pl.read(buf)
+	pl.chain.follow(pl.p.ctl.volume.Load(), pl.p.ctl.curve.Load())
+	frames = pl.xfadeBlock(frames)
+	buf := pl.dev.buf[:frames*pl.dev.ch]
+	n, wait := pl.feed.read(buf, pl.dev.rate, pl.dev.ch, pl.joinable)
 	if wait {
-		pl.waitNext = true
+		pl.q.waitNext = true
 		return false
 	}
 	if n == 0 {
 		return pl.advance()
 	}
-	pl.gain.Process(buf[:n])
-	if pl.xfOut != nil {
-		pl.mixOut(buf[:n])
+	pl.chain.gain.Process(buf[:n])
+	if pl.xf.active() {
+		pl.xf.mix(buf[:n], pl.dev.ch, pl.p.log)
 	}
-	pl.lim.Process(buf[:n])
-	pl.vol.Process(buf[:n])
-	pl.pend = buf[:n]
-	if pl.xfOut != nil && pl.xfPos >= pl.xfLen {
+	pl.chain.lim.Process(buf[:n])
+	pl.chain.vol.Process(buf[:n])
+	pl.dev.pend = buf[:n]
+	if pl.xf.complete() {
 		// The overlap is complete: the outgoing track is closed once its
 		// last frame was heard (a seek before that may still go back to it).
-		pl.marks = append(pl.marks, mark{at: pl.prodIndex() + pl.lat, kind: markRetire, tr: pl.xfOut})
-		pl.endCrossfade()
+		pl.sched.mark(mark{at: pl.dev.prodIndex() + pl.chain.lat, kind: markRetire, tr: pl.xf.out})
+		pl.xf.end()
 	}
 	return true
-}
-
-// xfadeLen returns the length in frames of the crossfade into the track
-// after cur: SetCrossfade's value, at most half of cur's length and, when
-// the next track is open, half of its length; 0: no crossfade (off, cur's
-// length unknown or cur resampled).
-func (pl *pipe) xfadeLen() int64 {
-	d := time.Duration(pl.p.xfade.Load())
-	cur := pl.cur
-	if d <= 0 || pl.rs != nil || cur == nil || cur.frames <= 0 || cur.rate != pl.rate {
-		return 0
-	}
-	if pl.nextKnown && pl.nextReq == nil {
-		return 0 // the list ends with cur
-	}
-	l := min(int64(d.Seconds()*float64(pl.rate)), cur.frames/2)
-	if nx := pl.next; nx != nil && nx.err == nil && nx.frames > 0 {
-		l = min(l, (nx.frames-nx.start)/2)
-	}
-	return l
-}
-
-// canCrossfade reports whether nx can be crossfaded into: same format as
-// the device (and as cur), known length.
-func (pl *pipe) canCrossfade(nx *track) bool {
-	return nx.rate == pl.rate && nx.channels == pl.ch && nx.frames > 0 && pl.rs == nil
-}
-
-// beginCrossfade makes nx the current track with an overlap of l frames:
-// cur has exactly l frames left, which mixOut mixes into nx's first l.
-// The join is where the overlap begins: nx's segment starts there and
-// TrackStarted is due when its first frame is heard.
-func (pl *pipe) beginCrossfade(nx *track, l int64) {
-	old := pl.cur
-	at := pl.prodIndex() + pl.lat
-	pl.retired = append(pl.retired, old)
-	pl.setFeed(nx)
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
-	pl.xfOut, pl.xfPos, pl.xfLen, pl.xfArmed = old, 0, l, false
-	// The outgoing track keeps its gain stage (and any ramp in progress);
-	// the incoming one gets its own, at its gain at once (it starts silent).
-	pl.xfGain, pl.gain, pl.gainSpare = pl.gain, pl.gainSpare, nil
-	pl.gain.Jump(nx.gain.GainDB)
-	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
-	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx})
-	pl.p.log.Debug("crossfade join", "track", nx.meta.URI, "at", at, "frames", l, "gain_db", nx.gain.GainDB)
-}
-
-// mixOut mixes the outgoing track's next frames into buf (cur's frames,
-// gain applied) with dsp.Crossfade's equal-power gains.
-func (pl *pipe) mixOut(buf []float32) {
-	ch := pl.ch
-	k := min(int64(len(buf)/ch), pl.xfLen-pl.xfPos)
-	if k <= 0 {
-		return
-	}
-	x := pl.xbuf[:k*int64(ch)]
-	got := 0
-	for got < len(x) {
-		r := pl.xfOut.read(x[got:])
-		if r == 0 {
-			break
-		}
-		got += r
-	}
-	if got < len(x) {
-		// Decoded shorter than its length: what is missing fades as silence.
-		clear(x[got:])
-		if err := pl.xfOut.readErr; err != nil {
-			pl.p.log.Warn("track ended early in a crossfade", "track", pl.xfOut.meta.URI, "err", err)
-			pl.xfOut.readErr = nil
-		}
-	}
-	pl.xfGain.Process(x[:got])
-	dsp.Crossfade(buf[:len(x)], x, buf[:len(x)], ch, pl.xfPos, pl.xfLen)
-	pl.xfPos += k
-}
-
-// endCrossfade ends the overlap (complete, or cut short by a seek or an
-// early end of cur); xfOut stays retired.
-func (pl *pipe) endCrossfade() {
-	if pl.xfGain != nil {
-		pl.gainSpare, pl.xfGain = pl.xfGain, nil
-	}
-	pl.xfOut, pl.xfPos, pl.xfLen = nil, 0, 0
-}
-
-// read fills dst with device-rate frames of cur only; 0 means cur is done
-// in device frames; wait means the next track is needed and not there yet.
-func (pl *pipe) read(dst []float32) (n int, wait bool) {
-	if pl.rs == nil {
-		return pl.cur.read(dst), false
-	}
-	ch := pl.ch
-	want := int64(len(dst) / ch)
-	if pl.boundary >= 0 {
-		want = min(want, pl.boundary-pl.outCount)
-		if want == 0 {
-			return 0, false
-		}
-	}
-	if pl.draining {
-		k := pl.rs.Drain(dst[:want*int64(ch)])
-		pl.outCount += int64(k / ch)
-		return k, false
-	}
-	need := pl.rs.InputFramesFor(int(want)) * ch
-	need = min(need, len(pl.inBuf))
-	for pl.inLen < need {
-		k := pl.feed.read(pl.inBuf[pl.inLen:need])
-		pl.inLen += k
-		if k > 0 {
-			continue
-		}
-		if pl.boundary < 0 { // feed is cur: can the resampler go on into next?
-			nx, w := pl.joinable()
-			if w {
-				return 0, true
-			}
-			if nx != nil && nx.rate == pl.feed.rate {
-				pl.boundary = ceilDiv((pl.inCount+int64(pl.inLen/ch))*int64(pl.rate), int64(pl.rsRate))
-				pl.feed = nx
-				want = min(want, pl.boundary-pl.outCount)
-				continue
-			}
-		}
-		break // nothing more to feed: process what there is, then drain
-	}
-	c, k := pl.rs.Process(pl.inBuf[:pl.inLen], dst[:want*int64(ch)])
-	copy(pl.inBuf, pl.inBuf[c:pl.inLen])
-	pl.inLen -= c
-	pl.inCount += int64(c / ch)
-	pl.outCount += int64(k / ch)
-	if k == 0 && pl.feed.done {
-		pl.draining = true
-		return pl.read(dst)
-	}
-	return k, false
-}
-
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
-
-// joinable returns the next track if it can be joined now; wait means it
-// is not known or not opened yet.
-func (pl *pipe) joinable() (nx *track, wait bool) {
-	if !pl.nextKnown {
-		return nil, true
-	}
-	if pl.nextReq == nil {
-		return nil, false
-	}
-	if pl.next == nil {
-		if !pl.nextOpen {
-			pl.openNext()
-		}
-		return nil, true
-	}
-	if pl.next.err != nil || pl.next.channels != pl.ch {
-		return nil, false
-	}
-	return pl.next, false
 }
 
 // advance is called when cur has no more frames: join the next track,
 // wait for it, or end the list.
 func (pl *pipe) advance() bool {
-	if pl.xfOut != nil { // cur ended within the overlap (decoded short)
-		pl.retire(pl.xfOut)
-		pl.endCrossfade()
+	if pl.xf.active() { // cur ended within the overlap (decoded short)
+		pl.q.retire(pl.xf.out)
+		pl.xf.end()
 	}
-	if err := pl.cur.readErr; err != nil {
-		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.cur.meta.URI, "err", err)
-		pl.cur.readErr = nil
+	if err := pl.q.cur.readErr; err != nil {
+		pl.p.log.Warn("track ended early; playing what decoded and moving on", "track", pl.q.cur.meta.URI, "err", err)
+		pl.q.cur.readErr = nil
 	}
-	if pl.feed != pl.cur { // the resampler already carries the next track
-		pl.startNext(pl.feed)
+	if pl.feed.tr != pl.q.cur { // the resampler already carries the next track
+		pl.startNext(pl.feed.tr)
 		return true
 	}
 	nx, wait := pl.joinable()
 	if wait {
-		pl.waitNext = true
+		pl.q.waitNext = true
 		return false
 	}
 	if nx != nil {
-		pl.setFeed(nx)
+		pl.feed.set(nx, pl.dev.rate, pl.dev.ch, pl.p.log)
 		pl.startNext(nx)
 		return true
 	}
-	pl.finishList(pl.next)
-	return len(pl.pend) > 0
-}
-
-// setFeed prepares the source side for tr's frames: a resampler when its
-// rate differs from the device's (reused, reset, when the rate is the same
-// as the previous one).
-func (pl *pipe) setFeed(tr *track) {
-	pl.feed = tr
-	pl.inLen, pl.inCount, pl.outCount, pl.boundary, pl.draining = 0, 0, 0, -1, false
-	if tr.rate == pl.rate {
-		pl.rs = nil
-		return
-	}
-	if pl.rs != nil && pl.rsRate == tr.rate {
-		pl.rs.Reset()
-		return
-	}
-	rs, err := dsp.NewResampler(tr.rate, pl.rate, pl.ch, dsp.QualityPi)
-	if err != nil { // rates were checked by the decoder; keep the format of the error
-		pl.p.log.Error("resampler", "err", err)
-		tr.done = true
-		pl.rs = nil
-		return
-	}
-	pl.rs, pl.rsRate = rs, tr.rate
-	in := int(ceilDiv(int64(chunkFrames)*int64(tr.rate), int64(pl.rate))) + 2*rs.LookAhead() + 16
-	pl.inBuf = make([]float32, in*pl.ch)
+	pl.finishList(pl.q.next)
+	return len(pl.dev.pend) > 0
 }
 
 // startNext makes nx the current track: its first frame enters the gain
 // stage now. The gain changes exactly there (no change when equal: album
 // mode), and TrackStarted is due when that frame is heard.
 func (pl *pipe) startNext(nx *track) {
-	at := pl.prodIndex() + pl.lat
-	prev := pl.cur
-	pl.retired = append(pl.retired, prev)
-	pl.cur, pl.next, pl.nextReq, pl.nextOpen, pl.nextKnown = nx, nil, nil, false, false
-	pl.boundary = -1
-	pl.gain.Set(nx.gain.GainDB)
-	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.rate), frames: nx.frames})
-	pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: nx, prev: prev})
+	at := pl.dev.prodIndex() + pl.chain.lat
+	prev := pl.q.advance(nx)
+	pl.opener.next.stop()
+	pl.feed.joined()
+	pl.chain.gain.Set(nx.gain.GainDB)
+	pl.addSegment(segment{start: at, uri: nx.meta.URI, src0: nx.start, inRate: int64(nx.rate), outRate: int64(pl.dev.rate), frames: nx.frames})
+	pl.sched.mark(mark{at: at, kind: markStarted, tr: nx, prev: prev})
 	pl.p.log.Debug("gapless join", "track", nx.meta.URI, "at", at, "gain_db", nx.gain.GainDB)
 }
 
@@ -643,465 +231,80 @@ func (pl *pipe) startNext(nx *track) {
 // the end: Ended, or the report of a next track that failed, or a reopen
 // for one that needs another channel count.
 func (pl *pipe) finishList(nx *track) {
-	n := pl.lim.Flush(pl.tail)
-	pl.vol.Process(pl.tail[:n])
-	clear(pl.tail[n:])
-	end := pl.prodIndex() + int64(n/pl.ch)
+	n := pl.chain.flushTail(pl.dev.tail)
+	clear(pl.dev.tail[n:])
+	end := pl.dev.prodIndex() + int64(n/pl.dev.ch)
 	// Silence after the tail keeps the device fed until the output is
 	// paused, so the end is not counted as an underrun.
-	pl.pend = pl.tail
+	pl.dev.pend = pl.dev.tail
 	pl.src = srcEnded
 	m := mark{at: end, kind: markEnded}
-	if nx != nil && pl.nextReq != nil {
+	if nx != nil && pl.q.nextReq != nil {
 		m.tr = nx
 		m.kind = markReopen
 		if nx.err != nil {
 			m.kind = markFailed
 		}
-		pl.next = nil // owned by the mark now
+		pl.q.next = nil // owned by the mark now
 	}
-	pl.marks = append(pl.marks, m)
+	pl.sched.mark(m)
 }
 
 // onTick fires marks the output has played past and completes fades.
 func (pl *pipe) onTick() {
-	played := pl.out.PlayedIndex()
-	consumed := pl.out.Written() - pl.out.Stats().Buffered
-	for len(pl.marks) > 0 {
-		m := pl.marks[0]
-		// A join is due when heard; an end once the device has taken the
-		// last frame: pausing then plays out what the device holds.
-		due := played
-		if m.kind != markStarted {
-			due = consumed
-		}
-		if due < m.at {
+	played := pl.dev.out.PlayedIndex()
+	consumed := pl.dev.consumed()
+	for {
+		m, ok := pl.sched.due(played, consumed)
+		if !ok {
 			break
 		}
-		pl.marks = pl.marks[1:]
 		pl.fire(m)
 	}
-	if pl.fading {
+	if pl.fade.active {
 		pl.checkFade()
 	}
-	if pl.waitNext && !pl.nextKnown && played >= pl.prodIndex() {
+	if pl.q.waitNext && !pl.q.nextKnown && played >= pl.dev.prodIndex() {
 		// Everything was heard and the receiver has not said what comes
 		// next: take the list as ended.
-		pl.nextKnown = true
+		pl.q.nextKnown = true
 	}
 }
 
+// fire carries out a mark that is due.
 func (pl *pipe) fire(m mark) {
 	p := pl.p
 	switch m.kind {
 	case markStarted:
-		pl.retire(m.prev)
+		pl.q.retire(m.prev)
 		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
 	case markEnded:
-		pl.pauseOutput()
-		p.emit(playback.Event{Kind: playback.Ended, URI: pl.curURI()})
+		pl.dev.pause(p.log)
+		p.emit(playback.Event{Kind: playback.Ended, URI: pl.q.curURI()})
 	case markFailed:
-		pl.pauseOutput()
-		p.emit(playback.Event{Kind: playback.TrackStarted, URI: m.tr.meta.URI})
-		p.emit(playback.Event{Kind: playback.TrackFailed, URI: m.tr.meta.URI, Err: m.tr.err})
-		pl.addSegment(segment{start: m.at, uri: m.tr.meta.URI, inRate: 1000, outRate: math.MaxInt64})
+		pl.dev.pause(p.log)
+		pl.nextFailed(m.at, m.tr.meta.URI, m.tr.err)
 	case markRetire:
-		if m.tr != pl.cur && m.tr != pl.xfOut {
-			pl.retire(m.tr)
+		if m.tr != pl.q.cur && m.tr != pl.xf.out {
+			pl.q.retire(m.tr)
 		}
 	case markReopen:
-		pl.pauseOutput()
-		pl.retire(pl.cur)
-		pl.cur = nil
-		pl.startLoaded(m.tr, true)
-	}
-}
-
-// retire closes a track that is no longer audible.
-func (pl *pipe) retire(tr *track) {
-	for i, r := range pl.retired {
-		if r == tr {
-			pl.retired = append(pl.retired[:i], pl.retired[i+1:]...)
-			break
+		pl.dev.pause(p.log)
+		pl.q.retire(pl.q.cur)
+		pl.q.cur = nil
+		if err := pl.startLoaded(m.tr, true); err != nil {
+			pl.nextFailed(m.at, m.tr.meta.URI, err)
 		}
 	}
-	tr.close()
 }
 
-func (pl *pipe) pauseOutput() {
-	if pl.started {
-		if err := pl.out.Pause(); err != nil {
-			pl.p.log.Warn("output pause", "err", err)
-		}
-		pl.started = false
-	}
-}
-
-// checkFade completes a fade once the device took its last frame (or
-// production stopped before it) and runs the pending action; it reports
-// whether it did.
-func (pl *pipe) checkFade() bool {
-	if len(pl.pend) > 0 {
-		return false
-	}
-	end := pl.fadeEnd
-	if pi := pl.prodIndex(); pi < end {
-		if pl.src == srcPlaying && !pl.waitNext {
-			return false // still producing the fade
-		}
-		end = pi
-	}
-	if pl.fadeAct != nil && !pl.padded {
-		// A seek or load flushes the ring after the fade: silence behind
-		// the fade keeps the device fed meanwhile (no underrun), and is
-		// dropped by that flush.
-		pl.padded = true
-		n := min(len(pl.tail), pl.rate*endPadMS/1000*pl.ch)
-		clear(pl.tail[:n])
-		_, _ = pl.out.TryWrite(pl.tail[:n])
-	}
-	if consumed := pl.out.Written() - pl.out.Stats().Buffered; consumed < end {
-		return false
-	}
-	act := pl.fadeAct
-	pl.fading, pl.fadeAct, pl.padded = false, nil, false
-	switch c := act.(type) {
-	case cmdLoad:
-		pl.out.Flush()
-		pl.doLoad(c)
-	case cmdSeek:
-		pl.out.Flush()
-		pl.doSeek(c.posMS)
-	}
-	if !pl.play {
-		pl.pauseOutput()
-	}
-	return true
-}
-
-// doLoad replaces everything with a new current track, opened in the
-// background. The output has been flushed.
-func (pl *pipe) doLoad(c cmdLoad) {
-	pl.dropTracks()
-	pl.marks = nil
-	pl.fading, pl.fadeAct, pl.padded = false, nil, false
-	pl.pend = nil
-	pl.loadReq = c
-	pl.play = c.play
-	if !pl.play {
-		pl.pauseOutput()
-	}
-	pl.src = srcLoading
-	pl.gen++
-	pl.curGen = pl.gen
-	if pl.curCtx != nil {
-		pl.curCtx()
-	}
-	pl.curCtx = pl.startOpen(c.t, c.album, c.posMS, pl.curGen)
-	// Until it is open the position is the requested one.
-	pl.segs = []segment{{start: math.MaxInt64, uri: c.t.URI, src0: c.posMS, inRate: 1000, outRate: 1, frames: -1}}
-	pl.publish()
-}
-
-// dropTracks closes every track and cancels the openers.
-func (pl *pipe) dropTracks() {
-	for _, tr := range pl.retired {
-		tr.close()
-	}
-	pl.retired = nil
-	pl.cur.close()
-	pl.next.close()
-	if pl.nextCtx != nil {
-		pl.nextCtx()
-	}
-	for _, m := range pl.marks {
-		if m.kind == markFailed || m.kind == markReopen {
-			m.tr.close()
-		}
-	}
-	pl.cur, pl.next, pl.feed, pl.nextReq, pl.nextOpen, pl.nextKnown = nil, nil, nil, nil, false, false
-	pl.rs = nil
-	pl.endCrossfade() // xfOut was in retired
-	pl.xfArmed = false
-}
-
-// startOpen runs openTrack on an opener goroutine; the returned function
-// cancels it (a superseded open). Results reach the pipeline on opened.
-func (pl *pipe) startOpen(t playback.Track, album bool, posMS int64, gen uint64) context.CancelFunc {
-	p := pl.p
-	ctx, cancel := context.WithCancel(p.ctx)
-	p.openers.Add(1)
-	go func() {
-		defer p.openers.Done()
-		defer cancel()
-		tr := openTrack(ctx, p.opts.Source, t, album, *p.norm.Load(), posMS, aheadFrames)
-		tr.gen = gen
-		select {
-		case pl.opened <- tr:
-		case <-p.quit:
-			tr.close()
-		}
-	}()
-	return cancel
-}
-
-// openNext starts prefetching nextReq.
-func (pl *pipe) openNext() {
-	pl.gen++
-	pl.nextGen = pl.gen
-	pl.nextOpen = true
-	pl.nextCtx = pl.startOpen(*pl.nextReq, pl.nextAlb, 0, pl.nextGen)
-	pl.p.log.Debug("prefetch", "track", pl.nextReq.URI)
-}
-
-// prefetch opens the next track once the current one has less than
-// Prefetch left to produce (at once when its length is unknown).
-func (pl *pipe) prefetch() {
-	if pl.nextReq == nil || pl.next != nil || pl.nextOpen || pl.cur == nil || pl.src != srcPlaying {
-		return
-	}
-	rem := pl.cur.remaining()
-	ahead := pl.p.opts.Prefetch + time.Duration(pl.p.xfade.Load()) // a crossfade joins earlier
-	if rem < 0 || rem <= int64(ahead.Seconds()*float64(pl.cur.rate)) {
-		pl.openNext()
-	}
-}
-
-// onOpened takes an opener's result.
-func (pl *pipe) onOpened(tr *track) {
-	switch {
-	case tr.gen == pl.curGen && pl.src == srcLoading:
-		pl.curCtx = nil
-		if tr.err != nil {
-			pl.src = srcNone
-			pl.pauseOutput()
-			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: tr.err})
-			return
-		}
-		pl.startLoaded(tr, false)
-	case tr.gen == pl.nextGen && pl.nextOpen:
-		pl.nextOpen, pl.nextCtx = false, nil
-		pl.next = tr
-		if tr.err != nil {
-			pl.p.log.Warn("next track cannot be played", "track", tr.meta.URI, "err", tr.err)
-		}
-	default:
-		tr.close() // superseded
-	}
-}
-
-// startLoaded starts an opened track from its start position after a
-// Load (or a reopen at a boundary, which reports TrackStarted when heard).
-// The output is reopened if the track's format differs from it.
-func (pl *pipe) startLoaded(tr *track, started bool) {
-	if tr.rate != pl.rate || tr.channels != pl.ch || pl.outErr != nil {
-		pl.pauseOutput()
-		_ = pl.out.Close()
-		if err := pl.openOutput(output.Format{SampleRate: tr.rate, Channels: tr.channels}); err != nil {
-			tr.close()
-			pl.src = srcNone
-			pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
-			return
-		}
-	} else {
-		pl.lim.Reset()
-		_ = pl.newVolume() // same format as before: cannot fail
-	}
-	pl.cur = tr
-	pl.setFeed(tr)
-	pl.xfArmed = false
-	pl.gain.Jump(tr.gain.GainDB)
-	if tr.start > 0 {
-		pl.vol.Mute()
-		pl.vol.FadeIn(jumpFade)
-	}
-	pl.src = srcPlaying
-	at := pl.prodIndex() + pl.lat
-	pl.segs = nil
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: tr.start, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
-	if started {
-		pl.marks = append(pl.marks, mark{at: at, kind: markStarted, tr: tr})
-	}
-	pl.p.log.Debug("track loaded", "track", tr.meta.URI, "rate", tr.rate, "channels", tr.channels,
-		"frames", tr.frames, "gain_db", tr.gain.GainDB, "gain_source", tr.gain.Source, "capped", tr.gain.Capped)
-}
-
-// doSeek repositions within the audible track. The output has been
-// flushed (or is paused).
-func (pl *pipe) doSeek(posMS int64) {
-	w := pl.out.Written()
-	tl := pl.p.tl.Load()
-	if s, ok := tl.segmentAt(w - 1); ok && pl.cur != nil && s.uri != pl.cur.meta.URI {
-		// The join to cur was produced but not heard: seek in the track
-		// still audible and join cur again later.
-		for i := len(pl.retired) - 1; i >= 0; i-- {
-			if r := pl.retired[i]; r.meta.URI == s.uri && r.st != nil {
-				pl.retired = pl.retired[:i]
-				if pl.next != nil {
-					pl.next.close()
-				}
-				if pl.nextCtx != nil {
-					pl.nextCtx()
-				}
-				old := pl.cur
-				if err := old.rewind(0); err != nil {
-					old.close()
-					old = nil
-				}
-				pl.cur, pl.next, pl.nextOpen, pl.nextKnown = r, old, false, true
-				pl.nextReq = nil
-				if old != nil {
-					m := old.meta
-					pl.nextReq, pl.nextAlb = &m, old.album
-				}
-				break
-			}
-		}
-	}
-	if pl.xfOut != nil {
-		// A seek ends a crossfade in progress: back in the outgoing track
-		// (just picked as cur above) or within the incoming one.
-		if pl.xfOut != pl.cur {
-			pl.retire(pl.xfOut)
-		}
-		pl.endCrossfade()
-	}
-	pl.xfArmed = false // re-armed only if the new position is before the last crossfade length
-	// Marks not yet in the device will never be heard: drop them.
-	keep := pl.marks[:0]
-	for _, m := range pl.marks {
-		if m.at <= w {
-			keep = append(keep, m)
-		} else if m.kind == markFailed || m.kind == markReopen {
-			if pl.next == nil {
-				pl.next = m.tr // join it (or fail) again at the end
-			} else {
-				m.tr.close()
-			}
-		}
-	}
-	pl.marks = keep
-	tr := pl.cur
-	f := posMS * int64(tr.rate) / 1000
-	if err := tr.rewind(f); err != nil {
-		pl.src = srcNone
-		pl.pauseOutput()
-		pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: tr.meta.URI, Err: err})
-		return
-	}
-	tr.start = f
-	if pl.next != nil && pl.feed == pl.next {
-		_ = pl.next.rewind(0)
-	}
-	pl.src = srcPlaying
-	pl.lim.Reset()
-	pl.setFeed(tr)
-	pl.gain.Jump(tr.gain.GainDB)
-	pl.vol.Mute()
-	pl.vol.FadeIn(jumpFade)
-	pl.pend = nil
-	at := pl.prodIndex() + pl.lat
-	for len(pl.segs) > 0 && pl.segs[len(pl.segs)-1].start > w {
-		pl.segs = pl.segs[:len(pl.segs)-1]
-	}
-	pl.addSegment(segment{start: at, uri: tr.meta.URI, src0: f, inRate: int64(tr.rate), outRate: int64(pl.rate), frames: tr.frames})
-}
-
-// setNext records the track to join after cur.
-func (pl *pipe) setNext(c cmdSetNext) {
-	pl.nextKnown = true
-	same := c.t != nil && pl.nextReq != nil && c.t.URI == pl.nextReq.URI && c.album == pl.nextAlb
-	if same {
-		return
-	}
-	for _, m := range pl.marks {
-		if m.kind == markStarted && c.t != nil && m.tr.meta.URI == c.t.URI {
-			// The receiver has not heard the join to this track yet: it
-			// names what follows its current track, which is cur already.
-			return
-		}
-	}
-	if pl.next != nil && pl.feed == pl.next && pl.src == srcPlaying {
-		pl.p.log.Debug("next track already joined; SetNext ignored")
-		return
-	}
-	pl.next.close()
-	pl.next = nil
-	if pl.nextCtx != nil {
-		pl.nextCtx()
-		pl.nextCtx = nil
-	}
-	pl.nextOpen = false
-	pl.nextReq, pl.nextAlb = c.t, c.album
-}
-
-// addSegment appends a timeline segment, forgets those already played
-// through, and publishes the timeline.
-func (pl *pipe) addSegment(s segment) {
-	played := pl.out.PlayedIndex()
-	i := 0
-	for i+1 < len(pl.segs) && pl.segs[i+1].start <= played {
-		i++
-	}
-	pl.segs = append(pl.segs[i:], s)
-	pl.publish()
-}
-
-// publish stores an immutable copy of the timeline for Position.
-func (pl *pipe) publish() {
-	pl.p.tl.Store(&timeline{out: pl.out, segs: append([]segment(nil), pl.segs...)})
-}
-
-// openOutput opens the output for f and builds the device-side stages.
-func (pl *pipe) openOutput(f output.Format) error {
-	out, err := pl.p.opts.OpenOutput(f)
-	if err != nil {
-		pl.outErr = fmt.Errorf("open output %d Hz × %d: %w", f.SampleRate, f.Channels, err)
-		return pl.outErr
-	}
-	if got := out.Format(); got != f {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("output opened as %+v, asked for %+v", got, f)
-		return pl.outErr
-	}
-	gain, err := dsp.NewGain(f.SampleRate, f.Channels)
-	if err != nil {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("gain: %w", err)
-		return pl.outErr
-	}
-	lim, err := dsp.NewLimiter(f.SampleRate, f.Channels, dsp.LimiterConfig{})
-	if err != nil {
-		_ = out.Close()
-		pl.outErr = fmt.Errorf("limiter: %w", err)
-		return pl.outErr
-	}
-	pl.out, pl.outErr, pl.started = out, nil, false
-	pl.p.out.Store(&outRef{out})
-	pl.rate, pl.ch = f.SampleRate, f.Channels
-	pl.gain, pl.lim, pl.lat = gain, lim, int64(lim.Latency())
-	if err := pl.newVolume(); err != nil {
-		_ = out.Close()
-		pl.outErr = err
-		return err
-	}
-	pl.gainSpare, _ = dsp.NewGain(f.SampleRate, f.Channels) // same format as gain: cannot fail
-	pl.xfGain, pl.xbuf = nil, make([]float32, chunkFrames*f.Channels)
-	pl.buf = make([]float32, chunkFrames*f.Channels)
-	pl.tail = make([]float32, (lim.Latency()+f.SampleRate*endPadMS/1000)*f.Channels)
-	pl.pend = nil
-	pl.rs, pl.rsRate = nil, 0
-	return nil
-}
-
-// newVolume replaces the volume stage: fader open, at the current volume,
-// no ramp (a new track starts bit-exact at 100 %).
-func (pl *pipe) newVolume() error {
-	v, c := pl.p.volume.Load(), pl.p.curve.Load()
-	vol, err := dsp.NewVolumeCurve(pl.rate, pl.ch, float64(v), *c)
-	if err != nil {
-		return fmt.Errorf("volume: %w", err)
-	}
-	pl.vol, pl.volSet, pl.curve = vol, v, c
-	return nil
+// nextFailed reports a next track that cannot be played, at output index
+// at where it would have started: TrackStarted, then TrackFailed (the
+// receiver skips to the track after it), its position 0 from then on.
+// The timeline is stored before the events are emitted, so whoever
+// reacts to them finds the failed track in Position.
+func (pl *pipe) nextFailed(at int64, uri string, err error) {
+	pl.addSegment(segment{start: at, uri: uri, inRate: 1000, outRate: math.MaxInt64})
+	pl.p.emit(playback.Event{Kind: playback.TrackStarted, URI: uri})
+	pl.p.emit(playback.Event{Kind: playback.TrackFailed, URI: uri, Err: err})
 }

@@ -95,24 +95,19 @@ type Options struct {
 //
 // Concurrency: one pipeline goroutine owns the decoders, the dsp stages,
 // the output's producer side and all playback state. The methods send it
-// typed commands and return once it has taken them (they never wait for
-// audio). Position reads an immutable snapshot published through an atomic
+// typed messages and return once it has applied them (they never wait
+// for audio). Position reads an immutable snapshot published through an atomic
 // pointer and the output's atomic played index; SetVolume stores an atomic
 // the pipeline applies at its next block. All methods are safe for
 // concurrent use; after Close they return ErrClosed (Position: last value).
 type Player struct {
 	opts   Options
 	log    *slog.Logger
-	cmds   chan command
+	cmds   chan request
 	events chan playback.Event
-	volume atomic.Int32
-	xfade  atomic.Int64 // crossfade length in ns (SetCrossfade); ≤ 0: off
+	ctl    controls
 	tl     atomic.Pointer[timeline]
-	// norm is the loudness policy for tracks opened from now on
-	// (SetNormalize); out is the output in use, for Stats.
-	norm  atomic.Pointer[dsp.GainPolicy]
-	out   atomic.Pointer[outRef]
-	curve atomic.Pointer[dsp.VolumeCurve] // SetVolumeCurve
+	out    atomic.Pointer[outRef] // the output in use, for OutputStats
 
 	ctx       context.Context // canceled by Close: aborts downloads of openers
 	cancel    context.CancelFunc
@@ -124,29 +119,14 @@ type Player struct {
 
 var _ playback.Engine = (*Player)(nil)
 
-// Commands: one type per Engine method, handled by the pipeline goroutine.
-type (
-	cmdLoad struct {
-		t     playback.Track
-		album bool
-		posMS int64
-		play  bool
-	}
-	cmdSetNext struct {
-		t     *playback.Track
-		album bool
-	}
-	cmdPause  struct{}
-	cmdResume struct{}
-	cmdSeek   struct{ posMS int64 }
-	cmdSettle struct{ done chan struct{} } // closed once no fade-out is pending
-	cmdClose  struct{}
-)
-
-// command is a message to the pipeline; reply gets its result.
-type command struct {
-	msg   any // one of the cmd* types above
-	reply chan error
+// controls are the settings any goroutine may change while playing,
+// without a round trip: the pipeline reads them at its next block (volume,
+// curve, crossfade) or next open (norm).
+type controls struct {
+	volume atomic.Int32                    // SetVolume, 0..100
+	xfade  atomic.Int64                    // crossfade length in ns (SetCrossfade); ≤ 0: off
+	norm   atomic.Pointer[dsp.GainPolicy]  // loudness policy for tracks opened from now on (SetNormalize)
+	curve  atomic.Pointer[dsp.VolumeCurve] // SetVolumeCurve
 }
 
 // New opens the output (at 44.1 kHz stereo; it is reopened when a loaded
@@ -181,30 +161,32 @@ func New(opts Options) (*Player, error) {
 	p := &Player{
 		opts:   opts,
 		log:    opts.Logger,
-		cmds:   make(chan command),
+		cmds:   make(chan request),
 		events: make(chan playback.Event, 64),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.volume.Store(100)
+	p.ctl.volume.Store(100)
 	p.SetCrossfade(opts.Crossfade)
 	norm := opts.Normalize
-	p.norm.Store(&norm)
+	p.ctl.norm.Store(&norm)
 	p.SetVolumeCurve(opts.VolumeCurve)
-	pl := &pipe{p: p, opened: make(chan *track)}
+	pl := &pipe{p: p, opener: openers{p: p, results: make(chan *track)}}
 	if err := pl.openOutput(output.Format{SampleRate: output.DefaultSampleRate, Channels: output.DefaultChannels}); err != nil {
 		p.cancel()
 		return nil, fmt.Errorf("player: %w", err)
 	}
-	p.tl.Store(&timeline{out: pl.out})
+	p.tl.Store(&timeline{out: pl.dev.out})
 	go pl.run()
 	return p, nil
 }
 
-// send hands a command to the pipeline and waits for its answer.
-func (p *Player) send(msg any) error {
-	c := command{msg: msg, reply: make(chan error, 1)}
+// send hands m to the pipeline goroutine and waits until it was applied:
+// a method returns only once its effect is visible (Position after Load
+// reports the requested track).
+func (p *Player) send(m message) error {
+	c := request{msg: m, reply: make(chan error, 1)}
 	select {
 	case p.cmds <- c:
 	case <-p.done:
@@ -265,18 +247,18 @@ func (p *Player) SeekTo(posMS int64) error { return p.send(cmdSeek{posMS: max(po
 
 // SetVolume sets the volume 0..100; the pipeline ramps to it (30 ms) at
 // its next block. Safe from any goroutine, never blocks.
-func (p *Player) SetVolume(v int) { p.volume.Store(int32(min(max(v, 0), 100))) }
+func (p *Player) SetVolume(v int) { p.ctl.volume.Store(int32(min(max(v, 0), 100))) }
 
 // SetVolumeCurve changes how the volume percentage maps to gain (a
 // config reload); the pipeline ramps to the new gain (30 ms) at its next
 // block. Safe from any goroutine, never blocks.
-func (p *Player) SetVolumeCurve(c dsp.VolumeCurve) { p.curve.Store(&c) }
+func (p *Player) SetVolumeCurve(c dsp.VolumeCurve) { p.ctl.curve.Store(&c) }
 
 // SetCrossfade sets the crossfade length (0 or less: off, joins stay
 // gapless). Safe from any goroutine, never blocks. It applies from the next
 // join whose overlap has not begun yet; a crossfade in progress keeps its
 // length.
-func (p *Player) SetCrossfade(d time.Duration) { p.xfade.Store(int64(max(d, 0))) }
+func (p *Player) SetCrossfade(d time.Duration) { p.ctl.xfade.Store(int64(max(d, 0))) }
 
 // Position returns the track audible now and its position, mapped from the
 // output's played index (samples actually heard) through the published
@@ -304,7 +286,7 @@ func (p *Player) SetNormalize(g dsp.GainPolicy) {
 	if g.CeilingDBTP == 0 || math.IsNaN(g.CeilingDBTP) {
 		g.CeilingDBTP = dsp.DefaultCeilingDBTP
 	}
-	p.norm.Store(&g)
+	p.ctl.norm.Store(&g)
 }
 
 // OutputStats reports the output's counters (underruns, buffered frames,
