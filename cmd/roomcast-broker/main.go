@@ -46,15 +46,17 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "roomcast-broker:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
+		if config.IsUsage(err) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
+// usageError is bad input: exit 2.
 type usageError struct{ error }
+
+func (usageError) Usage() {}
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "token" {
@@ -72,13 +74,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
 	music := fs.String("music", "", "music folder to index and serve (empty: no library)")
 	mdns := fs.String("mdns", "", "interfaces to browse for speakers on (comma-separated); empty: every up multicast interface; off: none")
-	publicURL := fs.String("public-url", "", "the URL speakers use to reach this broker (default http://HOSTNAME:PORT)")
+	var publicURL string
+	config.URLVar(fs, &publicURL, "public-url", "", "the `URL` speakers use to reach this broker (default http://HOSTNAME:PORT)", "http", "https")
 	rescanEvery := fs.Duration("rescan-interval", 0, "library: rescan this often (0: at start and on request)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
 	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
 	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := config.ParseArgs(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -139,11 +142,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case <-waitAddr(ctx, b):
 	}
 	addr, _ := b.Addr(ctx)
-	if *publicURL == "" {
-		*publicURL = "http://" + broker.PublicAddr(addr)
+	if publicURL == "" {
+		publicURL = "http://" + broker.PublicAddr(addr)
 	}
 	if err := discovery.StartPickerAPI(ctx, discovery.PickerConfig{Mux: mux, Auth: b.RequireToken, Interfaces: *mdns,
-		BrokerURL: *publicURL, CreateToken: b.Store().CreateToken, DeleteToken: b.Store().DeleteToken,
+		BrokerURL: publicURL, CreateToken: b.Store().CreateToken, DeleteToken: b.Store().DeleteToken,
 		User: broker.UserFrom, Log: log}); err != nil {
 		stop()
 		<-errc

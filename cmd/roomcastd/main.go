@@ -52,7 +52,10 @@ volume curve, crossfade, log level.
 options (also ROOMCAST_<NAME> environment variables and TOML keys in --config):
 `
 
+// usageError is bad input: exit 2.
 type usageError struct{ error }
+
+func (usageError) Usage() {}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -60,8 +63,7 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "roomcastd:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
+		if config.IsUsage(err) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -100,7 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&o.config, "config", "", "TOML config file; flags override it")
 	fs.StringVar(&o.name, "name", "", "name shown in pickers (default: host name)")
-	fs.StringVar(&o.broker, "broker", "", "join this broker (http://host:port); none: run the embedded broker")
+	config.URLVar(fs, &o.broker, "broker", "", "join the broker at `URL` (http://host:port or https://...); none: run the embedded broker", "http", "https")
 	fs.StringVar(&o.token, "token", "", "credential for the broker")
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the credential for the broker")
 	fs.StringVar(&o.listen, "listen", ":4100", "embedded broker / API address")
@@ -120,7 +122,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.output, "output", "auto", "auto, alsa[:DEVICE], pulse[:DEVICE], null, wav:PATH, or none (no audio: keep time silently)")
 	fs.BoolVar(&o.listOutputs, "list-outputs", false, "print the output devices it can open, and exit")
 	fs.StringVar(&o.normalize, "normalize", "auto", "loudness normalization: auto (album gain in album context), track, album or off")
-	fs.Float64Var(&o.normalizeTarget, "normalize-target", -14, "normalization target in LUFS")
+	config.FloatVar(fs, &o.normalizeTarget, "normalize-target", -14, "normalization target in `LUFS` (-70 to 0)")
 	fs.DurationVar(&o.prefetch, "prefetch", 10*time.Second, "open and start decoding the next track this long before the current one ends")
 	fs.IntVar(&o.periodMS, "period-ms", 20, "audio device period in ms (latency vs. wake-ups; Pi ALSA drivers want ≥ 10)")
 	fs.IntVar(&o.periods, "periods", 4, "audio device periods in its buffer (at least 2: fewer underrun on ALSA)")
@@ -131,7 +133,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.onEvent, "onevent", "", "run this shell command for each event (the event is in ROOMCAST_* variables)")
 	mprisBus := fs.String("mpris", "session", "publish MPRIS (media keys, playerctl) on the session or system D-Bus, or off")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := config.ParseArgs(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
@@ -149,6 +151,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	var err error
 	if *play != "" {
 		o.autoPlay = strings.Split(*play, ",")
+		for _, u := range o.autoPlay {
+			if !strings.HasPrefix(u, protocol.URIScheme+":") {
+				return nil, usageError{fmt.Errorf("--play %q: want roomcast:album:<id> or roomcast:track:<id> URIs, comma-separated", u)}
+			}
+		}
 	}
 	if o.eventsPath, err = events.ParseSpec(*eventsSpec); err != nil {
 		return nil, usageError{err}
