@@ -30,11 +30,10 @@ import (
 	"github.com/roomcast/roomcast/audio/dsp"
 	"github.com/roomcast/roomcast/audio/player"
 	"github.com/roomcast/roomcast/broker"
+	"github.com/roomcast/roomcast/brokerserver"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/discovery"
 	"github.com/roomcast/roomcast/events"
-	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/mpris"
 	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
@@ -297,48 +296,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		case <-ctx.Done():
 		}
 	}
-	var lib *library.Library
-	var embedded *broker.Broker
+	var embedded *brokerserver.Server
 	if url == "" {
-		mux := http.NewServeMux()
-		bopts := broker.Options{Addr: o.listen, StateDir: o.stateDir, MetricsAddr: o.metricsListen, Logger: log,
-			HeartbeatInterval: o.heartbeat, DropAfter: o.dropAfter, Mux: mux}
-		if o.music != "" {
-			if lib, err = library.Open(library.Options{MusicDir: o.music, StateDir: o.stateDir,
-				Logger: log.With("component", "library"), RescanInterval: o.rescanEvery}); err != nil {
-				return err
-			}
-			defer lib.Close() // runs after lib.Run has returned: the loop below waits for it
-			bopts.Resolver = lib
-		}
-		b, err := broker.New(bopts)
+		srv, err := brokerserver.New(brokerserver.Options{Listen: o.listen, StateDir: o.stateDir, MetricsListen: o.metricsListen,
+			Music: o.music, RescanInterval: o.rescanEvery, MDNS: o.mdns, Heartbeat: o.heartbeat, DropAfter: o.dropAfter,
+			OwnerTokenFile: filepath.Join(o.stateDir, "owner.token"), Logger: log})
 		if err != nil {
 			return err
 		}
-		embedded = b
-		if lib != nil {
-			lib.Register(mux, b.RequireToken)
-			running++
-			go func() { errc <- lib.Run(ctx) }()
-		}
+		embedded = srv
 		running++
-		go func() { errc <- b.Run(ctx) }()
-		if err := discovery.StartPickerAPI(ctx, discovery.PickerConfig{Mux: mux, Auth: b.RequireToken, Interfaces: o.mdns,
-			BrokerURL: "http://" + broker.PublicAddr(mustAddr(ctx, b)), CreateToken: b.Store().CreateToken,
-			DeleteToken: b.Store().DeleteToken, User: broker.UserFrom, Log: log}); err != nil {
-			return usageError{err}
-		}
-		addr, err := b.Addr(ctx)
-		if err != nil {
-			return <-errc
-		}
-		tokPath := filepath.Join(o.stateDir, "owner.token")
-		if tok, err = ownerToken(ctx, b, tokPath); err != nil {
+		go func() { errc <- srv.Run(ctx) }()
+		select {
+		case <-srv.Ready():
+		case err := <-errc:
 			return err
 		}
-		url = "http://" + loopbackFor(addr)
-		log.Info("embedded broker ready", "url", "http://"+broker.PublicAddr(addr), "token_file", tokPath)
-		fmt.Fprintf(stderr, "roomcast broker: http://%s  (token in %s)\n", broker.PublicAddr(addr), tokPath)
+		url, tok = srv.LocalURL(), srv.OwnerToken()
+		tokPath := filepath.Join(o.stateDir, "owner.token")
+		log.Info("embedded broker ready", "url", srv.URL(), "token_file", tokPath)
+		fmt.Fprintf(stderr, "roomcast broker: %s  (token in %s)\n", srv.URL(), tokPath)
 	} else if tok == "" {
 		return usageError{errors.New("--broker needs --token or --token-file")}
 	}
@@ -349,7 +326,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// --metrics-listen (no token).
 	reg := prometheus.NewRegistry()
 	if embedded != nil {
-		reg = embedded.Registry()
+		reg = embedded.Broker().Registry()
 	} else {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -470,8 +447,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 					}
 					o.name = no.name
 				}
-				if lib != nil {
-					lib.Rescan()
+				if embedded != nil {
+					embedded.Rescan()
 				}
 				if audio != nil {
 					if policy, err := gainPolicy(no); err == nil {
@@ -487,37 +464,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	_ = notify.Stopping()
 	return firstErr
-}
-
-// ownerToken returns the embedded broker's owner token, creating it (and
-// the file, mode 0600) on first start or when the database lost it.
-func ownerToken(ctx context.Context, b *broker.Broker, path string) (string, error) {
-	if data, err := os.ReadFile(path); err == nil {
-		tok := strings.TrimSpace(string(data))
-		if _, err := b.Authenticate(ctx, tok); err == nil {
-			return tok, nil
-		}
-	}
-	tok, err := b.Store().CreateToken(ctx, "owner", "embedded owner")
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path+".tmp", []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("owner token: %w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return "", fmt.Errorf("owner token: %w", err)
-	}
-	return tok, nil
-}
-
-// loopbackFor is the address the in-process receiver dials: loopback when
-// the broker listens on every interface.
-func loopbackFor(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
-	}
-	return a.String()
 }
 
 // credentials are a broker URL and token from pairing.
@@ -556,13 +502,4 @@ func superviseReceiver(ctx context.Context, opts receiver.Options, repaired <-ch
 			return err
 		}
 	}
-}
-
-// mustAddr waits for the broker's listening address (nil if ctx ends).
-func mustAddr(ctx context.Context, b *broker.Broker) net.Addr {
-	a, err := b.Addr(ctx)
-	if err != nil {
-		return &net.TCPAddr{}
-	}
-	return a
 }
