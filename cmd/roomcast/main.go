@@ -227,6 +227,15 @@ func (e *env) connect(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// api is the client of the broker's HTTP API.
+func (e *env) api() (*client.API, error) {
+	api, err := client.NewAPI(e.g.broker, e.token)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--broker: %w", err)}
+	}
+	return api, nil
+}
+
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
