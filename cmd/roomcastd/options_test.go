@@ -55,7 +55,7 @@ func TestFloatAndURLOptionsRefused(t *testing.T) {
 		}
 	}
 	o, err := parseOptions([]string{"--normalize-target", "-23", "--broker", "https://hub.example:4100", "--token", "x", "--state-dir", dir}, &strings.Builder{})
-	if err != nil || o.normalizeTarget != -23 || o.broker != "https://hub.example:4100" {
+	if err != nil || o.Gain.TargetLUFS != -23 || o.Broker != "https://hub.example:4100" {
 		t.Fatalf("good values: %+v %v", o, err)
 	}
 }
