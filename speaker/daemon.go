@@ -146,18 +146,26 @@ func New(cfg Config, rt Runtime) (*Daemon, error) {
 	return d, nil
 }
 
-// newDiscovery opens the info/pairing endpoint; a pairing is handed to
+// newDiscovery opens the info/pairing endpoint (listenPairing); a pairing is handed to
 // the control goroutine through d.paired.
 func (d *Daemon) newDiscovery() error {
-	disc, err := newSpeakerDiscovery(d.cfg.StateDir, d.cfg.Name, d.cfg.MDNS, d.cfg.PairListen, d.cfg.PIN, d.log, func(u, t string) {
+	ln, err := listenPairing(d.cfg.PairListen, d.cfg.PairListenIsDefault, d.log)
+	if err != nil {
+		return err
+	}
+	disc, err := newSpeakerDiscovery(d.cfg.StateDir, d.cfg.Name, d.cfg.MDNS, ln, d.cfg.PIN, d.log, func(u, t string) {
 		select { // keep only the newest credentials
 		case <-d.paired:
 		default:
 		}
 		d.paired <- credentials{url: u, token: t, from: fromPairing}
 	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	d.disc = disc
-	return err
+	return nil
 }
 
 // startCredentials are the configured broker, else the last pairing's.
