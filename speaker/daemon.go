@@ -107,7 +107,8 @@ func (tokenRefused) isMessage() {}
 // New builds the parts that need no broker yet: the watchdog, the
 // discovery endpoint (listening), the embedded broker in single-box mode
 // (its databases open), metrics, events and the audio pipeline. Run
-// starts them and joins a broker.
+// starts them and joins a broker; it is what releases them, so a caller
+// that gives up after New exits the process.
 func New(cfg Config, rt Runtime) (*Daemon, error) {
 	if rt.Logger == nil {
 		rt.Logger = slog.New(slog.DiscardHandler)
@@ -117,6 +118,9 @@ func New(cfg Config, rt Runtime) (*Daemon, error) {
 	}
 	if rt.Stderr == nil {
 		rt.Stderr = io.Discard
+	}
+	if rt.Notify == nil {
+		rt.Notify = systemd.NewNotifier("") // silent
 	}
 	rt.Level.Set(cfg.Level)
 	d := &Daemon{rt: rt, log: rt.Logger, cfg: cfg, inbox: make(chan message, 16), paired: make(chan credentials, 1)}
@@ -146,8 +150,8 @@ func New(cfg Config, rt Runtime) (*Daemon, error) {
 	return d, nil
 }
 
-// newDiscovery opens the info/pairing endpoint (listenPairing); a pairing is handed to
-// the control goroutine through d.paired.
+// newDiscovery opens the info/pairing endpoint (listenPairing); a
+// pairing is handed to the control goroutine through d.paired.
 func (d *Daemon) newDiscovery() error {
 	ln, err := listenPairing(d.cfg.PairListen, d.cfg.PairListenIsDefault, d.log)
 	if err != nil {
@@ -188,8 +192,11 @@ func (d *Daemon) newEmbedded() error {
 	srv, err := brokerserver.New(brokerserver.Options{Listen: c.Listen, StateDir: c.StateDir, MetricsListen: c.MetricsListen,
 		Music: c.Music, RescanInterval: c.RescanInterval, MDNS: c.MDNS, Heartbeat: c.Heartbeat, DropAfter: c.DropAfter,
 		OwnerTokenFile: filepath.Join(c.StateDir, "owner.token"), Logger: d.log})
+	if err != nil {
+		return err
+	}
 	d.embedded = srv
-	return err
+	return nil
 }
 
 // newMetrics: with the embedded broker the receiver's metrics join the
