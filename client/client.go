@@ -106,6 +106,22 @@ func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("broker refused the connection: HTTP %d %s", e.Status, strings.TrimSpace(e.Body))
 }
 
+// CloseTokenRevoked is the close code of a connection whose token the
+// broker revoked (docs/protocol.md; broker.CloseTokenRevoked).
+const CloseTokenRevoked = 4004
+
+// TokenRefused reports whether err says that the broker no longer accepts
+// the token: Dial was refused with 401, or the connection was closed with
+// CloseTokenRevoked. Retrying with the same token cannot help.
+func TokenRefused(err error) bool {
+	var he *HandshakeError
+	if errors.As(err, &he) {
+		return he.Status == http.StatusUnauthorized
+	}
+	var ce *CloseError
+	return errors.As(err, &ce) && ce.Code == CloseTokenRevoked
+}
+
 // Dial connects, sends hello and waits for the welcome.
 func Dial(ctx context.Context, broker, token string, hello protocol.Hello, opts Options) (*Client, error) {
 	if opts.HandshakeTimeout <= 0 {

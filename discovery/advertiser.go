@@ -75,7 +75,7 @@ func NewAdvertiser(opts AdvertiserOptions) (*Advertiser, error) {
 	if opts.Port <= 0 || opts.Port > 65535 {
 		return nil, fmt.Errorf("advertiser: port %d: must be 1-65535", opts.Port)
 	}
-	if err := (Info{ID: opts.DeviceID, Type: opts.Type, Version: protocol.Version, InfoPath: opts.InfoPath}).Validate(); err != nil {
+	if err := validateInfo(Info{ID: opts.DeviceID, Type: opts.Type, Version: protocol.Version, InfoPath: opts.InfoPath}); err != nil {
 		return nil, fmt.Errorf("advertiser: %w", err)
 	}
 	if opts.Poll <= 0 {

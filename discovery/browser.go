@@ -3,39 +3,21 @@ package discovery
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"reflect"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/roomcast/roomcast/protocol/httpapi"
 )
 
-// Speaker is one resolved speaker as a Browser sees it.
-type Speaker struct {
-	// Name is the DNS-SD instance name (after any conflict renaming,
-	// e.g. "Kitchen (2)").
-	Name string `json:"name"`
-	Info
-	Host       string       `json:"host"` // SRV target without the final dot
-	Port       int          `json:"port"`
-	Addrs      []netip.Addr `json:"addresses"`  // sorted; IPv6 link-local ones carry their zone
-	Interfaces []string     `json:"interfaces"` // where its addresses were seen
-}
-
-// InfoURL is the speaker's info endpoint on its first address (IPv4 first).
-func (s Speaker) InfoURL() string {
-	if len(s.Addrs) == 0 {
-		return ""
-	}
-	a := s.Addrs[0]
-	return "http://" + net.JoinHostPort(a.String(), strconv.Itoa(s.Port)) + s.InfoPath
-}
+// Speaker is one resolved speaker as a Browser sees it (the JSON of GET
+// /v1/speakers, declared in httpapi).
+type Speaker = httpapi.Speaker
 
 // BrowserOptions configure a Browser.
 type BrowserOptions struct {
@@ -249,9 +231,4 @@ func (b *Browser) publish(c *cache) {
 	case b.changes <- struct{}{}:
 	default:
 	}
-}
-
-// String is a one-line description for logs.
-func (s Speaker) String() string {
-	return fmt.Sprintf("%s (%s, %s, paired %s) at %s:%d %v", s.Name, s.ID, s.Type, yesNo(s.Paired), s.Host, s.Port, s.Addrs)
 }

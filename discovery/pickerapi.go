@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/roomcast/roomcast/protocol/httpapi"
 )
 
 // SpeakerSource lists the speakers seen on the LAN (a *Browser).
@@ -46,17 +48,11 @@ func (a *PickerAPI) speakers(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []Speaker{}
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Speakers []Speaker `json:"speakers"`
-	}{list})
+	writeJSON(w, http.StatusOK, httpapi.SpeakerList{Speakers: list})
 }
 
 // PairRequestBody is the body of POST /v1/pair.
-type PairRequestBody struct {
-	DeviceID     string `json:"device_id"`
-	PIN          string `json:"pin,omitempty"`
-	CurrentToken string `json:"current_token,omitempty"`
-}
+type PairRequestBody = httpapi.PairRequest
 
 func (a *PickerAPI) pair(w http.ResponseWriter, r *http.Request) {
 	var body PairRequestBody
@@ -110,10 +106,7 @@ func (a *PickerAPI) pair(w http.ResponseWriter, r *http.Request) {
 	if a.Log != nil {
 		a.Log.Info("paired a speaker", "user", user, "device", body.DeviceID, "name", info.Name)
 	}
-	writeJSON(w, http.StatusOK, struct {
-		DeviceID string `json:"device_id"`
-		Name     string `json:"name"`
-	}{body.DeviceID, info.Name})
+	writeJSON(w, http.StatusOK, httpapi.Paired{DeviceID: body.DeviceID, Name: info.Name})
 }
 
 // NoSpeakers is the SpeakerSource of a broker that does not browse

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/protocol/httpapi"
 )
 
 // ServiceType is the DNS-SD service type roomcast speakers announce.
@@ -39,16 +40,10 @@ const (
 //
 // Unknown keys are ignored (room for later fields); a known key twice, a
 // known key without a value or with a bad value is an error.
-type Info struct {
-	ID       string              `json:"id"`
-	Type     protocol.DeviceType `json:"type"`
-	Version  int                 `json:"protocol_version"`
-	Paired   bool                `json:"paired"`
-	InfoPath string              `json:"info_path"`
-}
+type Info = httpapi.Info
 
-// Validate checks every field as ParseTXT would.
-func (in Info) Validate() error {
+// validateInfo checks every field as ParseTXT would.
+func validateInfo(in Info) error {
 	if err := checkDeviceID(in.ID); err != nil {
 		return err
 	}
@@ -61,9 +56,9 @@ func (in Info) Validate() error {
 	return checkInfoPath(in.InfoPath)
 }
 
-// EncodeTXT is the TXT record for in. It fails only if in does not Validate.
+// EncodeTXT is the TXT record for in. It fails only if a field is invalid.
 func EncodeTXT(in Info) ([]string, error) {
-	if err := in.Validate(); err != nil {
+	if err := validateInfo(in); err != nil {
 		return nil, err
 	}
 	return []string{
@@ -135,7 +130,7 @@ func ParseTXT(txt []string) (Info, error) {
 		return Info{}, fmt.Errorf("TXT: paired %q: must be yes or no", seen["paired"])
 	}
 	in := Info{ID: seen["id"], Type: protocol.DeviceType(seen["type"]), Version: pv, Paired: paired, InfoPath: seen["info"]}
-	if err := in.Validate(); err != nil {
+	if err := validateInfo(in); err != nil {
 		return Info{}, fmt.Errorf("TXT: %w", err)
 	}
 	return in, nil

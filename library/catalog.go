@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/roomcast/roomcast/protocol"
+	"github.com/roomcast/roomcast/protocol/httpapi"
 )
 
 // URI prefixes of library items.
@@ -68,51 +69,15 @@ func validID(s string) bool {
 	return true
 }
 
-// TrackInfo is a track as the HTTP API returns it: the protocol.Track
-// fields (flattened into the same JSON object) plus library details.
-type TrackInfo struct {
-	protocol.Track
-	ID         string `json:"id"`
-	MediaURL   string `json:"media_url"`
-	DiscNumber int    `json:"disc_number,omitempty"`
-	Date       string `json:"date,omitempty"`
-	SampleRate int    `json:"sample_rate"`
-	Channels   int    `json:"channels"`
-	// Codec is vorbis, opus, flac or mp3; BitDepth the bits per sample of
-	// a lossless (FLAC) source, absent for lossy ones.
-	Codec    string `json:"codec"`
-	BitDepth int    `json:"bit_depth,omitempty"`
-	// LoudnessRangeLU is the EBU Tech 3342 loudness range.
-	LoudnessRangeLU *float64 `json:"loudness_range_lu,omitempty"`
-	// Analysed is false while the track waits for its loudness analysis.
-	Analysed bool `json:"analysed"`
-}
-
-// AlbumInfo is an album with its tracks in disc and track order.
-type AlbumInfo struct {
-	ID         string `json:"id"`
-	URI        string `json:"uri"`
-	Title      string `json:"title"`
-	Artist     string `json:"artist,omitempty"`
-	Date       string `json:"date,omitempty"`
-	ArtURL     string `json:"art_url,omitempty"`
-	TrackCount int    `json:"track_count"`
-	DurationMS int64  `json:"duration_ms"`
-	// Album loudness (R128, gated over all tracks) and true peak (the
-	// maximum of the tracks'); nil until measured.
-	LoudnessLUFS *float64    `json:"loudness_lufs,omitempty"`
-	TruePeakDBTP *float64    `json:"true_peak_dbtp,omitempty"`
-	Analysed     bool        `json:"analysed"`
-	Tracks       []TrackInfo `json:"tracks"`
-}
-
-// Page is one page of GET /v1/library: albums sorted by artist and title.
-type Page struct {
-	Total  int         `json:"total"`
-	Offset int         `json:"offset"`
-	Limit  int         `json:"limit"`
-	Albums []AlbumInfo `json:"albums"`
-}
+// TrackInfo, AlbumInfo and Page are the JSON of the HTTP API (declared
+// once, in httpapi, for the client too): a track with the protocol.Track
+// fields plus library details; an album with its tracks in disc and track
+// order; one page of GET /v1/library, albums sorted by artist and title.
+type (
+	TrackInfo = httpapi.Track
+	AlbumInfo = httpapi.Album
+	Page      = httpapi.LibraryPage
+)
 
 // Failure is a file or folder the library could not use.
 type Failure struct {

@@ -11,17 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/roomcast/roomcast/broker"
+	"github.com/roomcast/roomcast/brokerserver"
 	"github.com/roomcast/roomcast/buildinfo"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/discovery"
-	"github.com/roomcast/roomcast/library"
 	"github.com/roomcast/roomcast/systemd"
 )
 
@@ -46,15 +44,17 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "roomcast-broker:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
+		if config.IsUsage(err) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
+// usageError is bad input: exit 2.
 type usageError struct{ error }
+
+func (usageError) Usage() {}
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "token" {
@@ -63,91 +63,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "scan" {
 		return scanCommand(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("roomcast-broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	cfg := fs.String("config", "", "TOML config file")
-	listen := fs.String("listen", ":4100", "HTTP/websocket listen address")
-	stateDir := fs.String("state-dir", config.DefaultStateDir(), "database directory")
-	metricsListen := fs.String("metrics-listen", "", "serve /metrics without a token on this address")
-	music := fs.String("music", "", "music folder to index and serve (empty: no library)")
-	mdns := fs.String("mdns", "", "interfaces to browse for speakers on (comma-separated); empty: every up multicast interface; off: none")
-	publicURL := fs.String("public-url", "", "the URL speakers use to reach this broker (default http://HOSTNAME:PORT)")
-	rescanEvery := fs.Duration("rescan-interval", 0, "library: rescan this often (0: at start and on request)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	heartbeat := fs.Duration("heartbeat", 8*time.Second, "broker: interval of pings to clients")
-	dropAfter := fs.Duration("drop-after", 20*time.Second, "broker: drop a client silent this long")
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	if *version {
-		fmt.Fprintln(stdout, buildinfo.String("roomcast-broker"))
-		return nil
-	}
-	if err := config.Apply(fs, *cfg, false, "config", "version"); err != nil {
-		return usageError{err}
-	}
-	if *heartbeat <= 0 || *dropAfter <= *heartbeat {
-		return usageError{fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", *dropAfter, *heartbeat)}
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level: %w", err)}
-	}
-	log := systemd.NewLogger(os.Stderr, level)
-	notify := systemd.NotifierFromEnv()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	mux := http.NewServeMux()
-	opts := broker.Options{Addr: *listen, StateDir: *stateDir, MetricsAddr: *metricsListen, Logger: log,
-		HeartbeatInterval: *heartbeat, DropAfter: *dropAfter, Mux: mux}
-	var lib *library.Library
-	if *music != "" {
-		var err error
-		if lib, err = library.Open(library.Options{MusicDir: *music, StateDir: *stateDir,
-			Logger: log.With("component", "library"), RescanInterval: *rescanEvery}); err != nil {
-			return err
-		}
-		defer lib.Close() // after lib.Run has returned (below)
-		opts.Resolver = lib
-	}
-	b, err := broker.New(opts)
+	opts, level, version, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
 	}
-	libDone := make(chan struct{})
-	if lib != nil {
-		lib.Register(mux, b.RequireToken)
-		go func() { defer close(libDone); _ = lib.Run(ctx) }()
-	} else {
-		close(libDone)
+	if version {
+		fmt.Fprintln(stdout, buildinfo.String("roomcast-broker"))
+		return nil
 	}
-	defer func() { stop(); <-libDone }()
+	opts.Logger = systemd.NewLogger(os.Stderr, level)
+	notify := systemd.NotifierFromEnv()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := brokerserver.New(opts)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx) }()
+	go func() { errc <- srv.Run(ctx) }()
 	select {
 	case err := <-errc:
 		return err
-	case <-waitAddr(ctx, b):
-	}
-	addr, _ := b.Addr(ctx)
-	if *publicURL == "" {
-		*publicURL = "http://" + broker.PublicAddr(addr)
-	}
-	if err := discovery.StartPickerAPI(ctx, discovery.PickerConfig{Mux: mux, Auth: b.RequireToken, Interfaces: *mdns,
-		BrokerURL: *publicURL, CreateToken: b.Store().CreateToken, DeleteToken: b.Store().DeleteToken,
-		User: broker.UserFrom, Log: log}); err != nil {
-		stop()
-		<-errc
-		return usageError{err}
+	case <-srv.Ready():
 	}
 	_ = notify.Ready()
 	_ = notify.Status("Serving")
@@ -156,13 +93,47 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// waitAddr is closed once the broker listens.
-func waitAddr(ctx context.Context, b *broker.Broker) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		if _, err := b.Addr(ctx); err == nil {
-			close(ch)
+// parseOptions reads the server's options: flags > ROOMCAST_* > --config.
+func parseOptions(args []string, stderr io.Writer) (o brokerserver.Options, level slog.Level, version bool, err error) {
+	fs := flag.NewFlagSet("roomcast-broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	cfg := fs.String("config", "", "TOML config file")
+	fs.StringVar(&o.Listen, "listen", ":4100", "HTTP/websocket listen address")
+	fs.StringVar(&o.StateDir, "state-dir", config.DefaultStateDir(), "database directory")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve /metrics without a token on this address")
+	fs.StringVar(&o.Music, "music", "", "music folder to index and serve (empty: no library)")
+	fs.StringVar(&o.MDNS, "mdns", "", "interfaces to browse for speakers on (comma-separated); empty: every up multicast interface; off: none")
+	config.URLVar(fs, &o.PublicURL, "public-url", "", "the `URL` speakers use to reach this broker (default http://HOSTNAME:PORT)", "http", "https")
+	fs.DurationVar(&o.RescanInterval, "rescan-interval", 0, "library: rescan this often (0: at start and on request)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.Heartbeat, "heartbeat", 8*time.Second, "broker: interval of pings to clients")
+	fs.DurationVar(&o.DropAfter, "drop-after", 20*time.Second, "broker: drop a client silent this long")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	if err = config.ParseArgs(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, level, false, err
 		}
-	}()
-	return ch
+		return o, level, false, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return o, level, false, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if version {
+		return o, level, true, nil
+	}
+	if err := config.Apply(fs, *cfg, false, "config", "version"); err != nil {
+		return o, level, false, usageError{err}
+	}
+	if o.Heartbeat <= 0 || o.DropAfter <= o.Heartbeat {
+		err = fmt.Errorf("--drop-after (%s) must be longer than --heartbeat (%s)", o.DropAfter, o.Heartbeat)
+	} else if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
+		err = fmt.Errorf("--log-level: %w", lerr)
+	} else if _, ierr := discovery.ParseInterfaces(o.MDNS); ierr != nil {
+		err = fmt.Errorf("--mdns: %w", ierr)
+	}
+	if err != nil {
+		return o, level, false, usageError{err}
+	}
+	return o, level, false, nil
 }

@@ -233,7 +233,7 @@ func TestCLIAgainstEmbeddedDaemon(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"transfer", "Nowhere"}, 1, "no device"},
 		{[]string{"devices", "--token", "rc_wrong"}, 1, "401"},
-		{[]string{"devices", "--broker", "ftp://x"}, 1, "scheme"},
+		{[]string{"devices", "--broker", "ftp://x"}, 2, "scheme"}, // bad input: exit 2 (was 1 until the URL was checked at parse time)
 	} {
 		args := append(append([]string{}, g...), c.args...)
 		_, errOut, code := cli(t, bin, args...)

@@ -43,7 +43,10 @@ commands:
 global options (before or after the command; also ROOMCAST_<NAME> and --config):
 `
 
+// usageError is bad input: exit 2.
 type usageError struct{ error }
+
+func (usageError) Usage() {}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -53,8 +56,7 @@ func main() {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "roomcast:", oneLine(err))
-	var ue usageError
-	if errors.As(err, &ue) {
+	if config.IsUsage(err) {
 		os.Exit(2)
 	}
 	os.Exit(1)
@@ -72,7 +74,7 @@ type globals struct {
 func globalFlags(g *globals, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("roomcast", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&g.broker, "broker", "http://localhost:4100", "broker URL")
+	config.URLVar(fs, &g.broker, "broker", "http://localhost:4100", "the broker's `URL` (http, https, ws or wss)", "http", "https", "ws", "wss")
 	fs.StringVar(&g.token, "token", "", "token (default: the embedded broker's owner.token when readable)")
 	fs.StringVar(&g.tokenFile, "token-file", "", "file holding the token")
 	fs.StringVar(&g.config, "config", "", "TOML config file (default ~/.config/roomcast/roomcast.toml when present)")
@@ -119,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if err := fs.Parse(gargs); err != nil {
+	if err := config.ParseArgs(fs, gargs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -223,6 +225,15 @@ func (e *env) connect(ctx context.Context) (*client.Client, error) {
 	}
 	e.c = c
 	return c, nil
+}
+
+// api is the client of the broker's HTTP API.
+func (e *env) api() (*client.API, error) {
+	api, err := client.NewAPI(e.g.broker, e.token)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--broker: %w", err)}
+	}
+	return api, nil
 }
 
 func (e *env) printJSON(v any) error {
@@ -445,7 +456,7 @@ func cmdSeek(ctx context.Context, e *env, args []string) error {
 	if err := noArgs("seek", args, 1); err != nil {
 		return err
 	}
-	secs, err := strconv.ParseFloat(args[0], 64)
+	secs, err := config.ParseFloat(args[0])
 	if err != nil || secs < 0 || secs > 1e7 {
 		return usageError{fmt.Errorf("seek: %q is not a number of seconds >= 0", args[0])}
 	}

@@ -1,63 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
-	"github.com/roomcast/roomcast/discovery"
+	"github.com/roomcast/roomcast/protocol/httpapi"
 )
-
-// brokerJSON performs an authenticated request to the broker's HTTP API
-// and decodes a JSON answer into out; a refusal becomes a one-line error
-// with the broker's code.
-func (e *env) brokerJSON(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(e.g.broker, "/")+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var ae struct{ Code, Error, Message string }
-		_ = json.Unmarshal(data, &ae)
-		msg := ae.Error + ae.Message
-		if msg == "" {
-			msg = strings.TrimSpace(string(data))
-		}
-		if ae.Code != "" {
-			return fmt.Errorf("%s %s: %s: %s", method, path, ae.Code, msg)
-		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(data, out)
-}
 
 // cmdPair: roomcast pair ID|NAME [--pin PIN] asks the broker to pair a
 // speaker it sees on the LAN with the caller's user.
@@ -78,15 +29,17 @@ func cmdPair(ctx context.Context, e *env, args []string) error {
 	} else if fs.NArg() > 0 || target == "" {
 		return usageError{errors.New("usage: roomcast pair ID|NAME [--pin PIN]")}
 	}
-	var list struct {
-		Speakers []discovery.Speaker `json:"speakers"`
+	api, err := e.api()
+	if err != nil {
+		return err
 	}
-	if err := e.brokerJSON(ctx, "GET", "/v1/speakers", nil, &list); err != nil {
+	speakers, err := api.Speakers(ctx)
+	if err != nil {
 		return err
 	}
 	id := ""
 	var names []string
-	for _, s := range list.Speakers {
+	for _, s := range speakers {
 		switch {
 		case s.Info.ID == target:
 			id = s.Info.ID
@@ -104,16 +57,13 @@ func cmdPair(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%d speakers are named %q: use an id (%s)", len(names), target, strings.Join(names, ", "))
 		}
 	}
-	var out struct {
-		DeviceID string `json:"device_id"`
-		Name     string `json:"name"`
-	}
-	if err := e.brokerJSON(ctx, "POST", "/v1/pair", discovery.PairRequestBody{DeviceID: id, PIN: *pin}, &out); err != nil {
+	out, err := api.Pair(ctx, httpapi.PairRequest{DeviceID: id, PIN: *pin})
+	if err != nil {
 		return err
 	}
 	if e.g.json {
 		return e.printJSON(out)
 	}
-	_, err := fmt.Fprintf(e.stdout, "paired %s (%s): it joins this broker now\n", out.Name, out.DeviceID)
+	_, err = fmt.Fprintf(e.stdout, "paired %s (%s): it joins this broker now\n", out.Name, out.DeviceID)
 	return err
 }

@@ -274,7 +274,7 @@ func TestBadOptionsRefused(t *testing.T) {
 		}
 	}
 	o, err := parseOptions([]string{"--name", "Küche", "--volume-curve", "log:60", "--state-dir", dir}, io.Discard)
-	if err != nil || o.name != "Küche" || o.volumeCurve.String() != "log:60" {
+	if err != nil || o.Name != "Küche" || o.VolumeCurve.String() != "log:60" {
 		t.Fatalf("good options: %+v %v", o, err)
 	}
 }

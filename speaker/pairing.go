@@ -1,4 +1,4 @@
-package main
+package speaker
 
 import (
 	"context"
@@ -49,11 +49,11 @@ type speakerDiscovery struct {
 	log *slog.Logger
 }
 
-// newSpeakerDiscovery loads the pairing state, listens on listen (the
-// advertised port) and prepares the advertisement on the interfaces of
-// mdns ("", "off" or a list). onPaired runs on the pairing goroutine after
+// newSpeakerDiscovery loads the pairing state, serves on ln (its port is
+// advertised; the caller closes ln on error) and prepares the
+// advertisement on the interfaces of mdns ("", "off" or a list). onPaired runs on the pairing goroutine after
 // a (re-)pairing was saved: it must not block.
-func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Logger, onPaired func(brokerURL, token string)) (*speakerDiscovery, error) {
+func newSpeakerDiscovery(stateDir, name, mdns string, ln net.Listener, pin string, log *slog.Logger, onPaired func(brokerURL, token string)) (*speakerDiscovery, error) {
 	spec, err := discovery.ParseInterfaces(mdns)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--mdns: %w", err)}
@@ -79,10 +79,6 @@ func newSpeakerDiscovery(stateDir, name, mdns, listen, pin string, log *slog.Log
 	d.Pairing = p
 	d.Mux = http.NewServeMux()
 	d.Mux.Handle("/", p.Handler())
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, fmt.Errorf("--pair-listen: %w", err)
-	}
 	d.ln = ln
 	if !spec.Off {
 		port := ln.Addr().(*net.TCPAddr).Port
