@@ -74,7 +74,10 @@ type Receiver struct {
 	opts     Options
 	log      *slog.Logger
 	deviceID string
-	player   *player
+	// transport owns the queue, the state machine and the engine.
+	transport *transport
+	// engineEvents is the engine's report channel (transport.events).
+	engineEvents <-chan playback.Event
 	// done remembers the answers to recent command ids, so a command
 	// retried after a reconnect is acknowledged again, never re-run.
 	done      map[string]*protocol.PlayerState
@@ -141,9 +144,10 @@ func New(opts Options) (*Receiver, error) {
 	}
 	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
 		done: map[string]*protocol.PlayerState{}, autoPlay: opts.AutoPlay}
-	r.player = newPlayer(id, vol, opts.Engine, opts.Logger)
+	r.transport = newTransport(id, vol, opts.Engine, opts.Logger)
+	r.engineEvents = r.transport.events()
 	// Events describe changes from here on: the starting state is known.
-	r.last = observed{status: r.player.status, volume: vol}
+	r.last = observed{status: r.transport.status, volume: vol}
 	return r, nil
 }
 
@@ -176,10 +180,10 @@ func (r *Receiver) post(f func(*client.Client)) {
 // emit compares the receiver with what was last reported and publishes an
 // event for each change.
 func (r *Receiver) emit() {
-	p := r.player
-	now := observed{status: p.status, volume: p.volume, active: r.active, connected: r.last.connected, errMsg: p.errMsg}
-	if p.q != nil {
-		now.track = p.q.current()
+	tr := r.transport
+	now := observed{status: tr.status, volume: tr.volume, active: r.active, connected: r.last.connected, errMsg: tr.errMsg}
+	if tr.q != nil {
+		now.track = tr.q.current()
 	}
 	r.emitAgainst(now)
 }
@@ -199,9 +203,9 @@ func (r *Receiver) emitAgainst(now observed) {
 		}
 		e := events.Event{Event: kind, TimeMS: time.Now().UnixMilli(), DeviceID: r.deviceID, Volume: now.volume}
 		if now.track != "" {
-			t := r.player.track(now.track)
+			t := r.transport.track(now.track)
 			e.TrackURI, e.Title, e.Artist, e.Album, e.DurationMS = t.URI, t.Title, t.Artist, t.Album, t.DurationMS
-			_, e.PositionMS = r.player.engine.Position()
+			_, e.PositionMS = r.transport.position()
 		}
 		if kind == events.Error {
 			e.Error = now.errMsg
@@ -290,7 +294,7 @@ func (r *Receiver) hello() protocol.Hello {
 
 func (r *Receiver) info() protocol.DeviceInfo {
 	return protocol.DeviceInfo{ID: r.deviceID, Name: r.opts.Name, Type: protocol.DeviceSpeaker,
-		Volume:       r.player.volume,
+		Volume:       r.transport.volume,
 		Capabilities: []string{protocol.CapPlay, protocol.CapVolume, protocol.CapSeek},
 		Software:     "roomcastd " + buildinfo.Version}
 }
@@ -358,7 +362,7 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 			probeAt = time.After(time.Second)
 		case f := <-r.ctl:
 			f(nil)
-		case ev := <-r.player.engine.Events():
+		case ev := <-r.engineEvents:
 			r.engineEvent(ev, nil) // playback goes on while the broker is away
 		case <-hb.C:
 		}
@@ -368,7 +372,7 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 // engineEvent applies an engine report and, when connected and active,
 // reports the new state.
 func (r *Receiver) engineEvent(ev playback.Event, c *client.Client) {
-	if !r.player.onEngine(ev) {
+	if !r.transport.onEngine(ev) {
 		return
 	}
 	r.emit()
@@ -419,7 +423,7 @@ func (r *Receiver) session(ctx context.Context) error {
 	r.active = w.ActiveDeviceID == r.deviceID
 	if wasActive && !r.active {
 		// Someone took over while we were away: stop.
-		r.player.stop()
+		r.transport.stop()
 	}
 	r.reportStatus()
 	r.emit()
@@ -455,10 +459,10 @@ func (r *Receiver) session(ctx context.Context) error {
 			r.emit()
 		case f := <-r.ctl:
 			f(c)
-		case ev := <-r.player.engine.Events():
+		case ev := <-r.engineEvents:
 			r.engineEvent(ev, c)
 		case <-tick.C:
-			if r.active && r.player.status == protocol.StatusPlaying {
+			if r.active && r.transport.status == protocol.StatusPlaying {
 				r.report(c)
 			}
 		case <-ping.C:
@@ -479,7 +483,7 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st}) // a retry: answer, don't re-run
 			return
 		}
-		if err := r.player.apply(m); err != nil {
+		if err := r.transport.apply(m); err != nil {
 			r.opts.Metrics.command("refused")
 			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
 			return
@@ -506,7 +510,7 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 		if m.State != nil {
 			r.version = m.State.Version
 			play := m.State.Status == protocol.StatusPlaying
-			if err := r.player.adopt(m.State, m.Tracks, play); err != nil {
+			if err := r.transport.adopt(m.State, m.Tracks, play); err != nil {
 				_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
 				return
 			}
@@ -520,7 +524,7 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 		r.version = m.State.Version
 		if m.State.DeviceID != r.deviceID && r.active {
 			r.active = false
-			r.player.stop()
+			r.transport.stop()
 		}
 	case *protocol.DeviceStateChanged:
 		r.active = m.ActiveDeviceID == r.deviceID
@@ -537,7 +541,7 @@ func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
 			r.version = m.State.Version
 			if (m.Code == protocol.ErrNotActive || m.Code == protocol.ErrStaleState) && m.State.DeviceID != r.deviceID {
 				r.active = false
-				r.player.stop()
+				r.transport.stop()
 			}
 		}
 	case *protocol.Goodbye:
@@ -578,7 +582,7 @@ func (r *Receiver) sendAutoPlay(c *client.Client) {
 // here.
 func (r *Receiver) settle() {
 	const limit = 800 * time.Millisecond
-	if !r.player.engine.Settle(limit) {
+	if !r.transport.settle(limit) {
 		r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
 	}
 }
@@ -596,11 +600,11 @@ func (r *Receiver) remember(id string, st *protocol.PlayerState) {
 	}
 }
 
-// stamp is the player's state with the fields the broker needs: the last
+// stamp is the transport's state with the fields the broker needs: the last
 // version seen and, once the clock is estimated, the broker-clock time of
 // the position.
 func (r *Receiver) stamp(c *client.Client) protocol.PlayerState {
-	st := r.player.state()
+	st := r.transport.state()
 	st.BasedOn = r.version
 	if off, _, ok := c.ClockEstimate(); ok {
 		st.PositionAtMS = time.Now().Add(off).UnixMilli()
@@ -617,10 +621,10 @@ func (r *Receiver) report(c *client.Client) {
 }
 
 func (r *Receiver) reportStatus() {
-	p := r.player
+	tr := r.transport
 	switch {
-	case p.status == protocol.StatusPlaying && p.q != nil:
-		t := p.track(p.q.current())
+	case tr.status == protocol.StatusPlaying && tr.q != nil:
+		t := tr.track(tr.q.current())
 		what := t.URI
 		if t.Title != "" {
 			what = t.Title
@@ -629,17 +633,17 @@ func (r *Receiver) reportStatus() {
 			}
 		}
 		r.status("Playing " + what)
-	case p.status == protocol.StatusPaused:
+	case tr.status == protocol.StatusPaused:
 		r.status("Paused")
-	case p.status == protocol.StatusError:
-		r.status("Error: " + p.errMsg)
+	case tr.status == protocol.StatusError:
+		r.status("Error: " + tr.errMsg)
 	default:
 		r.status("Idle")
 	}
 }
 
 func (r *Receiver) saveVolume() {
-	if err := writeFileAtomic(filepath.Join(r.opts.StateDir, "volume"), []byte(strconv.Itoa(r.player.volume)+"\n")); err != nil {
+	if err := writeFileAtomic(filepath.Join(r.opts.StateDir, "volume"), []byte(strconv.Itoa(r.transport.volume)+"\n")); err != nil {
 		r.log.Error("save volume", "err", err)
 	}
 }
