@@ -48,7 +48,9 @@ type Options struct {
 	// (defaults 1s and 30s).
 	MinBackoff, MaxBackoff time.Duration
 	// OnStatus, when set, is called with a one-line summary on changes
-	// (for sd_notify STATUS=).
+	// (for sd_notify STATUS=): "Waiting for broker" while no broker is
+	// joined, else "Playing <artist – title>", "Paused", "Error: ..." or
+	// "Idle".
 	OnStatus func(string)
 	// Heartbeat, when set, is beaten at least once a second by the
 	// control loop, so a watchdog can tell when it is stuck.
@@ -87,9 +89,11 @@ type Receiver struct {
 	// version: the last state version seen from the broker.
 	version uint64
 	// ctl carries requests from other goroutines into Run's goroutine.
-	ctl chan func(c *client.Client)
+	ctl chan control
 	// last is what the previous events described; changes emit events.
 	last observed
+	// statusLine is the last line given to OnStatus.
+	statusLine string
 	// autoPlay is the pending --play list; autoTries counts refusals (the
 	// library may still be scanning), retried once a second up to 30 times.
 	autoPlay  []string
@@ -142,7 +146,7 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Engine == nil {
 		opts.Engine = newClockEngine()
 	}
-	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
+	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan control, 8),
 		done: map[string]*protocol.PlayerState{}, autoPlay: opts.AutoPlay}
 	r.transport = newTransport(id, vol, opts.Engine, opts.Logger)
 	r.engineEvents = r.transport.events()
@@ -153,25 +157,13 @@ func New(opts Options) (*Receiver, error) {
 
 // SetName renames the device (a config reload); the broker and every
 // picker learn it at once. Safe to call from any goroutine.
-func (r *Receiver) SetName(name string) {
-	r.post(func(c *client.Client) {
-		if name == "" || name == r.opts.Name {
-			return
-		}
-		r.opts.Name = name
-		r.log.Info("renamed", "name", name)
-		if c != nil {
-			info := r.info()
-			_ = c.Send("", &protocol.DeviceStateChanged{Device: &info})
-		}
-	})
-}
+func (r *Receiver) SetName(name string) { r.post(rename{name: name}) }
 
-// post hands f to Run's goroutine; it drops f (with a log line) if eight
+// post hands m to Run's goroutine; it drops m (with a log line) if eight
 // requests are already waiting, rather than block the caller.
-func (r *Receiver) post(f func(*client.Client)) {
+func (r *Receiver) post(m control) {
 	select {
-	case r.ctl <- f:
+	case r.ctl <- m:
 	default:
 		r.log.Warn("receiver busy: control request dropped")
 	}
@@ -326,7 +318,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		// the backoff has grown to.
 		delay := backoff/2 + rand.N(backoff/2+1)
 		r.log.Warn("broker connection lost; retrying", "err", err, "in", delay.Round(time.Millisecond))
-		r.status("Waiting for broker")
+		r.reportStatus()
 		if !r.wait(ctx, delay) {
 			return nil
 		}
@@ -360,25 +352,12 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 				return true
 			}
 			probeAt = time.After(time.Second)
-		case f := <-r.ctl:
-			f(nil)
+		case m := <-r.ctl:
+			r.deliver(nil, r.control(m)) // answers need a broker: dropped
 		case ev := <-r.engineEvents:
-			r.engineEvent(ev, nil) // playback goes on while the broker is away
+			r.deliver(nil, r.engineEvent(nil, ev)) // playback goes on while the broker is away
 		case <-hb.C:
 		}
-	}
-}
-
-// engineEvent applies an engine report and, when connected and active,
-// reports the new state.
-func (r *Receiver) engineEvent(ev playback.Event, c *client.Client) {
-	if !r.transport.onEngine(ev) {
-		return
-	}
-	r.emit()
-	r.reportStatus()
-	if c != nil && r.active {
-		r.report(c)
 	}
 }
 
@@ -398,10 +377,27 @@ func (r *Receiver) brokerAnswers(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// status passes s to OnStatus when it differs from the last line.
 func (r *Receiver) status(s string) {
-	if r.opts.OnStatus != nil {
+	if r.opts.OnStatus != nil && s != r.statusLine {
+		r.statusLine = s
 		r.opts.OnStatus(s)
 	}
+}
+
+// deliver ends every step of Run's goroutine: it sends what the step
+// produced (nothing without a connection) and publishes what changed.
+func (r *Receiver) deliver(c link, out []outgoing) {
+	for _, o := range out {
+		if c == nil {
+			break
+		}
+		if err := c.Send(o.id, o.msg); err != nil {
+			r.log.Debug("send", "type", o.msg.Type(), "err", err)
+		}
+	}
+	r.reportStatus()
+	r.emit()
 }
 
 // session is one connection's lifetime.
@@ -425,21 +421,21 @@ func (r *Receiver) session(ctx context.Context) error {
 		// Someone took over while we were away: stop.
 		r.transport.stop()
 	}
-	r.reportStatus()
-	r.emit()
 	// A few pings at once give a clock estimate before the first report.
 	for i := 0; i < 3; i++ {
 		_ = c.Ping()
 	}
+	var out []outgoing
 	if r.active {
-		r.report(c)
+		out = r.stateReport(c)
 	}
 	if len(r.autoPlay) > 0 && w.ActiveDeviceID != "" {
 		r.autoPlay = nil // something plays already: leave it
 	}
 	if len(r.autoPlay) > 0 {
-		r.sendAutoPlay(c)
+		out = append(out, r.autoPlayRequest()...)
 	}
+	r.deliver(c, out)
 	tick := time.NewTicker(r.opts.StateInterval)
 	defer tick.Stop()
 	hb := time.NewTicker(time.Second)
@@ -455,174 +451,32 @@ func (r *Receiver) session(ctx context.Context) error {
 			if !ok {
 				return c.Err()
 			}
-			r.handle(c, f)
-			r.emit()
-		case f := <-r.ctl:
-			f(c)
+			r.deliver(c, r.handle(c, f))
+		case m := <-r.ctl:
+			r.deliver(c, r.control(m))
 		case ev := <-r.engineEvents:
-			r.engineEvent(ev, c)
+			r.deliver(c, r.engineEvent(c, ev))
 		case <-tick.C:
 			if r.active && r.transport.status == protocol.StatusPlaying {
-				r.report(c)
+				r.deliver(c, r.stateReport(c))
 			}
 		case <-ping.C:
 			_ = c.Ping()
 		case <-hb.C:
 			if len(r.autoPlay) > 0 && !r.autoAt.IsZero() && time.Now().After(r.autoAt) {
-				r.sendAutoPlay(c)
+				r.deliver(c, r.autoPlayRequest())
 			}
 		}
 	}
 }
 
-func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
-	switch m := f.Msg.(type) {
-	case *protocol.Command:
-		if st, ok := r.done[f.ID]; ok {
-			r.opts.Metrics.command("duplicate")
-			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st}) // a retry: answer, don't re-run
-			return
-		}
-		if err := r.transport.apply(m); err != nil {
-			r.opts.Metrics.command("refused")
-			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
-			return
-		}
-		r.opts.Metrics.command("done")
-		if m.Transfer {
-			r.active = false
-			r.settle()
-		} else if m.Name == protocol.CmdPlay {
-			r.active = true
-		}
-		if m.Name == protocol.CmdVolume {
-			r.saveVolume()
-		}
-		st := r.stamp(c)
-		r.remember(f.ID, &st)
-		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
-		r.reportStatus()
-	case *protocol.TransferPlayback:
-		if st, ok := r.done[f.ID]; ok {
-			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st})
-			return
-		}
-		if m.State != nil {
-			r.version = m.State.Version
-			play := m.State.Status == protocol.StatusPlaying
-			if err := r.transport.adopt(m.State, m.Tracks, play); err != nil {
-				_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
-				return
-			}
-		}
-		r.active = true
-		st := r.stamp(c)
-		r.remember(f.ID, &st)
-		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
-		r.reportStatus()
-	case *protocol.PlayerStateChanged:
-		r.version = m.State.Version
-		if m.State.DeviceID != r.deviceID && r.active {
-			r.active = false
-			r.transport.stop()
-		}
-	case *protocol.DeviceStateChanged:
-		r.active = m.ActiveDeviceID == r.deviceID
-	case *protocol.Error:
-		if strings.HasPrefix(m.Ref, "autoplay-") {
-			if m.Code == protocol.ErrNotFound && r.autoTries < 30 {
-				r.autoAt = time.Now().Add(time.Second) // the library may still be scanning
-			} else {
-				r.log.Error("--play refused", "code", m.Code, "err", m.Message)
-				r.autoPlay = nil
-			}
-		}
-		if m.State != nil {
-			r.version = m.State.Version
-			if (m.Code == protocol.ErrNotActive || m.Code == protocol.ErrStaleState) && m.State.DeviceID != r.deviceID {
-				r.active = false
-				r.transport.stop()
-			}
-		}
-	case *protocol.Goodbye:
-		r.log.Info("broker going away", "reason", m.Reason)
-	case *protocol.Ack:
-		if strings.HasPrefix(m.Ref, "autoplay-") {
-			r.autoPlay = nil
-			r.log.Info("playing the --play list")
-		}
-	}
-}
-
-// sendAutoPlay asks the broker to play the --play list here: the broker
-// resolves it and relays the command back like any picker's.
-func (r *Receiver) sendAutoPlay(c *client.Client) {
-	uris := r.autoPlay
-	r.autoAt = time.Time{}
-	cmd := &protocol.Command{Name: protocol.CmdPlay, DeviceID: r.deviceID}
-	if len(uris) == 1 && !strings.HasPrefix(uris[0], protocol.URIScheme+":track:") {
-		cmd.ContextURI = uris[0]
-	} else {
-		cmd.URIs = uris
-	}
-	if err := cmd.Validate(); err != nil {
-		r.log.Error("--play", "err", err)
-		r.autoPlay = nil
-		return
-	}
-	r.autoTries++
-	if err := c.Send(fmt.Sprintf("autoplay-%s-%d", r.deviceID, r.autoTries), cmd); err != nil {
-		r.log.Error("--play", "err", err)
-	}
-}
-
-// settle waits (at most 800 ms) until a pause has been heard to its end:
-// the fade-out and what the output still held were played, so the
-// position reported to the next device is exactly where the sound stopped
-// here.
-func (r *Receiver) settle() {
-	const limit = 800 * time.Millisecond
-	if !r.transport.settle(limit) {
-		r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
-	}
-}
-
-// remember keeps the last 256 command answers.
-func (r *Receiver) remember(id string, st *protocol.PlayerState) {
-	if id == "" {
-		return
-	}
-	r.done[id] = st
-	r.doneOrder = append(r.doneOrder, id)
-	if len(r.doneOrder) > 256 {
-		delete(r.done, r.doneOrder[0])
-		r.doneOrder = r.doneOrder[1:]
-	}
-}
-
-// stamp is the transport's state with the fields the broker needs: the last
-// version seen and, once the clock is estimated, the broker-clock time of
-// the position.
-func (r *Receiver) stamp(c *client.Client) protocol.PlayerState {
-	st := r.transport.state()
-	st.BasedOn = r.version
-	if off, _, ok := c.ClockEstimate(); ok {
-		st.PositionAtMS = time.Now().Add(off).UnixMilli()
-		r.opts.Metrics.offset(off.Seconds())
-	}
-	return st
-}
-
-// report sends the current state; the next fan-out or resync carries the
-// new version.
-func (r *Receiver) report(c *client.Client) {
-	st := r.stamp(c)
-	_ = c.Send("", &protocol.PlayerStateChanged{State: st})
-}
-
+// reportStatus sets the status line from the state: while no broker is
+// joined "Waiting for broker", else what plays.
 func (r *Receiver) reportStatus() {
 	tr := r.transport
 	switch {
+	case !r.last.connected:
+		r.status("Waiting for broker")
 	case tr.status == protocol.StatusPlaying && tr.q != nil:
 		t := tr.track(tr.q.current())
 		what := t.URI
@@ -639,11 +493,5 @@ func (r *Receiver) reportStatus() {
 		r.status("Error: " + tr.errMsg)
 	default:
 		r.status("Idle")
-	}
-}
-
-func (r *Receiver) saveVolume() {
-	if err := writeFileAtomic(filepath.Join(r.opts.StateDir, "volume"), []byte(strconv.Itoa(r.transport.volume)+"\n")); err != nil {
-		r.log.Error("save volume", "err", err)
 	}
 }
