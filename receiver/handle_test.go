@@ -1,12 +1,16 @@
 package receiver
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomcast/roomcast/events"
 	"github.com/roomcast/roomcast/playback"
 	"github.com/roomcast/roomcast/protocol"
 )
@@ -276,5 +280,84 @@ func TestControl(t *testing.T) {
 		if out := r.control(rename{name: name}); out != nil {
 			t.Fatalf("rename to %q sent %+v", name, out)
 		}
+	}
+}
+
+// recordingLink is a link that records, at each Send, what an observer
+// reading the receiver's published state would see at that moment.
+type recordingLink struct {
+	fixedClock
+	seen func() string
+	sent []string // one line per message: its type, then what was seen
+}
+
+func (l *recordingLink) Send(_ string, m protocol.Message) error {
+	l.sent = append(l.sent, string(m.Type())+" "+l.seen())
+	return nil
+}
+
+// gauge reads one sample of a gauge vector from reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestDeliverStoresBeforeReporting: whoever reacts to an answer or a
+// report (a controller that got its ACK and scrapes /metrics or reads the
+// sd_notify status) sees the state it describes; and whoever reacts to an
+// event (an --onevent hook asking the broker) comes after the answer was
+// sent.
+func TestDeliverStoresBeforeReporting(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var status string
+	var evs []string
+	l := &recordingLink{}
+	r, err := New(Options{StateDir: t.TempDir(), Metrics: NewMetrics(reg),
+		OnStatus: func(s string) { status = s },
+		OnEvent:  func(e events.Event) { evs = append(evs, e.Event+fmt.Sprintf(" after %d sent", len(l.sent))) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.opts.Engine.Close()
+	l.seen = func() string {
+		return fmt.Sprintf("playing=%v status=%q", gauge(t, reg, "roomcast_receiver_status", "status", "playing"), status)
+	}
+	r.setConnected(true)
+	evs = nil
+	r.deliver(l, r.handle(l, playList))
+	want := []string{`ACK playing=1 status="Playing roomcast:track:1"`}
+	if strings.Join(l.sent, "\n") != strings.Join(want, "\n") {
+		t.Errorf("at the ACK: %q, want %q", l.sent, want)
+	}
+	wantEvs := []string{"active after 1 sent", "track_changed after 1 sent", "playing after 1 sent"}
+	if strings.Join(evs, ",") != strings.Join(wantEvs, ",") {
+		t.Errorf("events %q, want %q", evs, wantEvs)
+	}
+	// An engine report: the state report is sent once the status line
+	// names the new track.
+	l.sent, evs = nil, nil
+	r.deliver(l, r.engineEvent(l, playback.Event{Kind: playback.TrackStarted, URI: t2}))
+	want = []string{`PLAYER_STATE_CHANGED playing=1 status="Playing roomcast:track:2"`}
+	if strings.Join(l.sent, "\n") != strings.Join(want, "\n") {
+		t.Errorf("at the report: %q, want %q", l.sent, want)
+	}
+	if strings.Join(evs, ",") != "track_changed after 1 sent" {
+		t.Errorf("events %q", evs)
 	}
 }

@@ -7,6 +7,12 @@
 // moves on at each track's end, so everything else behaves the same).
 //
 // Concurrency: Run's goroutine owns all state; nothing else touches it.
+// Other goroutines reach it only through post (SetName: a sealed set of
+// typed control messages), the engine only through its Events channel.
+// Each input is one step on that goroutine: it changes the state and
+// returns what to send (handle.go), and deliver then stores what others
+// read (metrics, status line), sends, and publishes the events, in that
+// order (observe.go).
 package receiver
 
 import (
@@ -101,14 +107,6 @@ type Receiver struct {
 	autoAt    time.Time
 }
 
-// observed is the part of the receiver that events report on.
-type observed struct {
-	status            protocol.Status
-	track, errMsg     string
-	volume            int
-	active, connected bool
-}
-
 // New loads or creates the device identity in opts.StateDir.
 func New(opts Options) (*Receiver, error) {
 	if opts.Logger == nil {
@@ -167,74 +165,6 @@ func (r *Receiver) post(m control) {
 	default:
 		r.log.Warn("receiver busy: control request dropped")
 	}
-}
-
-// emit compares the receiver with what was last reported and publishes an
-// event for each change.
-func (r *Receiver) emit() {
-	tr := r.transport
-	now := observed{status: tr.status, volume: tr.volume, active: r.active, connected: r.last.connected, errMsg: tr.errMsg}
-	if tr.q != nil {
-		now.track = tr.q.current()
-	}
-	r.emitAgainst(now)
-}
-
-func (r *Receiver) emitAgainst(now observed) {
-	prev := r.last
-	r.last = now
-	if now.status != prev.status {
-		r.opts.Metrics.setStatus(now.status)
-	}
-	if now.connected != prev.connected {
-		r.opts.Metrics.setConnected(now.connected)
-	}
-	send := func(kind string) {
-		if r.opts.OnEvent == nil {
-			return
-		}
-		e := events.Event{Event: kind, TimeMS: time.Now().UnixMilli(), DeviceID: r.deviceID, Volume: now.volume}
-		if now.track != "" {
-			t := r.transport.track(now.track)
-			e.TrackURI, e.Title, e.Artist, e.Album, e.DurationMS = t.URI, t.Title, t.Artist, t.Album, t.DurationMS
-			_, e.PositionMS = r.transport.position()
-		}
-		if kind == events.Error {
-			e.Error = now.errMsg
-		}
-		r.opts.OnEvent(e)
-	}
-	if now.connected != prev.connected {
-		send(map[bool]string{true: events.Connected, false: events.Disconnected}[now.connected])
-	}
-	if now.active != prev.active {
-		send(map[bool]string{true: events.Active, false: events.Inactive}[now.active])
-	}
-	if now.track != prev.track && now.track != "" {
-		send(events.TrackChanged)
-	}
-	if now.errMsg != prev.errMsg && now.errMsg != "" {
-		send(events.Error)
-	}
-	if now.status != prev.status {
-		switch now.status {
-		case protocol.StatusPlaying:
-			send(events.Playing)
-		case protocol.StatusPaused:
-			send(events.Paused)
-		case protocol.StatusEnded:
-			send(events.Ended)
-		}
-	}
-	if now.volume != prev.volume {
-		send(events.Volume)
-	}
-}
-
-func (r *Receiver) setConnected(on bool) {
-	now := r.last
-	now.connected = on
-	r.emitAgainst(now)
 }
 
 func (r *Receiver) beat() {
@@ -377,17 +307,15 @@ func (r *Receiver) brokerAnswers(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// status passes s to OnStatus when it differs from the last line.
-func (r *Receiver) status(s string) {
-	if r.opts.OnStatus != nil && s != r.statusLine {
-		r.statusLine = s
-		r.opts.OnStatus(s)
-	}
-}
-
-// deliver ends every step of Run's goroutine: it sends what the step
-// produced (nothing without a connection) and publishes what changed.
+// deliver ends every step of Run's goroutine, in the order observers
+// rely on: first what the step changed is stored where others read it
+// (the metrics, the status line; handle has already saved a new volume),
+// then its answers and reports go to the broker (nothing without a
+// connection), then the events describing it are published. So whoever
+// reacts to an ACK or a state report reads the state it carries, and an
+// --onevent hook that asks the broker comes after the broker was told.
 func (r *Receiver) deliver(c link, out []outgoing) {
+	evs := r.observe()
 	for _, o := range out {
 		if c == nil {
 			break
@@ -396,8 +324,7 @@ func (r *Receiver) deliver(c link, out []outgoing) {
 			r.log.Debug("send", "type", o.msg.Type(), "err", err)
 		}
 	}
-	r.reportStatus()
-	r.emit()
+	r.publish(evs)
 }
 
 // session is one connection's lifetime.
@@ -467,31 +394,5 @@ func (r *Receiver) session(ctx context.Context) error {
 				r.deliver(c, r.autoPlayRequest())
 			}
 		}
-	}
-}
-
-// reportStatus sets the status line from the state: while no broker is
-// joined "Waiting for broker", else what plays.
-func (r *Receiver) reportStatus() {
-	tr := r.transport
-	switch {
-	case !r.last.connected:
-		r.status("Waiting for broker")
-	case tr.status == protocol.StatusPlaying && tr.q != nil:
-		t := tr.track(tr.q.current())
-		what := t.URI
-		if t.Title != "" {
-			what = t.Title
-			if t.Artist != "" {
-				what = t.Artist + " – " + t.Title
-			}
-		}
-		r.status("Playing " + what)
-	case tr.status == protocol.StatusPaused:
-		r.status("Paused")
-	case tr.status == protocol.StatusError:
-		r.status("Error: " + tr.errMsg)
-	default:
-		r.status("Idle")
 	}
 }
