@@ -9,7 +9,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/protocol"
 )
 
@@ -740,21 +739,14 @@ func (h *hub) failed(p *pending, code protocol.ErrorCode, msg string) {
 }
 
 func (h *hub) saveDevice(d protocol.DeviceInfo) {
-	user := h.user
-	seen := time.UnixMilli(d.LastSeenMS)
-	h.b.persist.submit(persistJob{key: "dev/" + user + "/" + d.ID, run: func(ctx context.Context, s *store.Store) error {
-		return s.UpsertDevice(ctx, user, d, seen)
-	}})
+	h.b.persist.submit(deviceWrite{user: h.user, dev: d, seen: time.UnixMilli(d.LastSeenMS)})
 }
 
 func (h *hub) saveState() {
-	user, active := h.user, h.active
 	var st *protocol.PlayerState
 	if h.state != nil {
 		cp := *h.state
 		st = &cp
 	}
-	h.b.persist.submit(persistJob{key: "state/" + user, run: func(ctx context.Context, s *store.Store) error {
-		return s.SaveState(ctx, user, active, st)
-	}})
+	h.b.persist.submit(stateWrite{user: h.user, active: h.active, state: st})
 }
