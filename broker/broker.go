@@ -447,14 +447,17 @@ func (b *Broker) runConn(ws *websocket.Conn, user, tokenHash string) {
 	b.wg.Add(1)
 	go c.writeLoop()
 	b.metrics.connections.Inc()
-	defer b.metrics.connections.Dec()
 	if !h.post(evRegister{c: c, hello: hello}) {
+		b.metrics.connections.Dec()
 		close(c.readerDone)
 		c.closeWith(websocket.CloseServiceRestart, "broker shutting down")
 		return
 	}
 	reason := c.readLoop(h, lastSeq)
 	close(c.readerDone)
+	// Counted out before the hub announces the departure: whoever sees
+	// the device leave finds the connection gone from /metrics.
+	b.metrics.connections.Dec()
 	h.post(evUnregister{c: c, reason: reason})
 }
 

@@ -104,8 +104,10 @@ func (c *conn) sendMsg(id string, m protocol.Message) bool {
 func (c *conn) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
-		close(c.done)
+		// Counted before the writer may send the close frame: a client
+		// that sees its close code finds it in /metrics.
 		c.b.metrics.disconnects.WithLabelValues(closeLabel(code)).Inc()
+		close(c.done)
 	})
 }
 

@@ -223,9 +223,12 @@ func waitDone(t *testing.T, c *client.Client, timeout time.Duration) error {
 type freezeProxy struct {
 	ln     net.Listener
 	target string
-	mu     sync.Mutex
-	frozen chan struct{}
-	closed chan struct{}
+	mu     sync.Mutex // guards upstream
+	// upstream is when bytes from a client were last passed on to the
+	// target: the target cannot have heard from the client after that.
+	upstream time.Time
+	frozen   chan struct{}
+	closed   chan struct{}
 }
 
 func newFreezeProxy(t *testing.T, target string) *freezeProxy {
@@ -247,14 +250,14 @@ func newFreezeProxy(t *testing.T, target string) *freezeProxy {
 				continue
 			}
 			t.Cleanup(func() { in.Close(); out.Close() })
-			go p.pipe(in, out)
-			go p.pipe(out, in)
+			go p.pipe(in, out, false)
+			go p.pipe(out, in, true)
 		}
 	}()
 	return p
 }
 
-func (p *freezeProxy) pipe(dst, src net.Conn) {
+func (p *freezeProxy) pipe(dst, src net.Conn, upstream bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -270,7 +273,19 @@ func (p *freezeProxy) pipe(dst, src net.Conn) {
 		if _, err := dst.Write(buf[:n]); err != nil {
 			return
 		}
+		if upstream {
+			p.mu.Lock()
+			p.upstream = time.Now()
+			p.mu.Unlock()
+		}
 	}
+}
+
+// lastUpstream is when the target last received bytes from a client.
+func (p *freezeProxy) lastUpstream() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.upstream
 }
 
 func (p *freezeProxy) freeze() { close(p.frozen) }

@@ -9,12 +9,16 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/roomcast/roomcast/broker/store"
 	"github.com/roomcast/roomcast/protocol"
 )
 
-// Events a hub receives. Each is handled to completion by the hub
-// goroutine before the next.
+// hubEvent is what a hub's goroutine receives: connections post their
+// arrival, frames and departure, timers their expiry, HTTP handlers ask
+// for a snapshot, the revocation poller names revoked tokens. The set is
+// sealed (only the types below implement it), and each event is handled
+// to completion by the hub goroutine before the next.
+type hubEvent interface{ isHubEvent() }
+
 type (
 	evRegister struct {
 		c     *conn
@@ -33,6 +37,13 @@ type (
 	evSnapshot struct{ reply chan Snapshot }
 	evRevoke   struct{ hashes []string } // store.HashToken of revoked tokens
 )
+
+func (evRegister) isHubEvent()   {}
+func (evUnregister) isHubEvent() {}
+func (evFrame) isHubEvent()      {}
+func (evTimeout) isHubEvent()    {}
+func (evSnapshot) isHubEvent()   {}
+func (evRevoke) isHubEvent()     {}
 
 // pendingKind says what a pending request waits for.
 type pendingKind int
@@ -65,11 +76,22 @@ type reply struct {
 // idempotencyWindow bounds how many finished request ids a hub remembers.
 const idempotencyWindow = 512
 
-// hub owns one user's state. Only its goroutine (run) touches the fields.
+// hub owns one user's state.
+//
+// Concurrency: only its goroutine (run) touches the fields; everyone else
+// posts a hubEvent, and a snapshot (/v1/state, /v1/devices) is an event
+// too, answered between two others. So whoever reacts to a message from
+// the hub and then asks sees at least the state that message implies.
+// Within an event a change is recorded (and handed to the write-behind
+// persister) before the messages that announce it are queued, and a new
+// active device is announced before its state: a client that gets a
+// PLAYER_STATE_CHANGED already holds a device list naming its device
+// active. A command the hub itself refuses (unknown device or album, an
+// offset past the end) is refused before it changes anything.
 type hub struct {
 	b      *Broker
 	user   string
-	events chan any
+	events chan hubEvent
 
 	conns   map[string]*conn                // device id -> live connection
 	devices map[string]*protocol.DeviceInfo // playable devices known, online or not
@@ -88,7 +110,7 @@ func newHub(b *Broker, user string) *hub {
 	return &hub{
 		b:       b,
 		user:    user,
-		events:  make(chan any, 1024),
+		events:  make(chan hubEvent, 1024),
 		conns:   map[string]*conn{},
 		devices: map[string]*protocol.DeviceInfo{},
 		pending: map[string]*pending{},
@@ -98,7 +120,7 @@ func newHub(b *Broker, user string) *hub {
 
 // post hands an event to the hub. It returns false once the broker shuts
 // down.
-func (h *hub) post(ev any) bool {
+func (h *hub) post(ev hubEvent) bool {
 	select {
 	case h.events <- ev:
 		return true
@@ -149,7 +171,7 @@ func (h *hub) shutdown() {
 	h.saveState()
 }
 
-func (h *hub) handle(ev any) {
+func (h *hub) handle(ev hubEvent) {
 	switch e := ev.(type) {
 	case evRegister:
 		h.register(e.c, e.hello)
@@ -169,7 +191,8 @@ func (h *hub) handle(ev any) {
 			}
 		}
 	default:
-		panic(fmt.Sprintf("hub: unknown event %T", ev))
+		// Unreachable while the set is sealed; never worth a panic.
+		h.b.log.Error("hub: unknown event", "user", h.user, "type", fmt.Sprintf("%T", ev))
 	}
 }
 
@@ -508,18 +531,7 @@ func (h *hub) command(from *conn, ref string, cmd *protocol.Command) {
 		h.fail(from, ref, code, msg)
 		return
 	}
-	if cmd.Name == protocol.CmdPlay && targetID != h.active {
-		// Playing on another device makes it the active one; the old
-		// one is paused.
-		if old := h.online(h.active); old != nil {
-			hid := ref + "#handoff"
-			old.sendMsg(hid, &protocol.Command{Name: protocol.CmdPause, Transfer: true, From: from.device.ID})
-			h.addPending(hid, &pending{kind: pendHandoff, ref: ref, target: old.device.ID})
-		}
-		h.active = targetID
-		h.saveState()
-		h.broadcastDevices(targetID, "active", nil)
-	} else if targetID != h.active && cmd.Name != protocol.CmdVolume {
+	if targetID != h.active && cmd.Name != protocol.CmdPlay && cmd.Name != protocol.CmdVolume {
 		h.fail(from, ref, protocol.ErrNotActive, fmt.Sprintf("device %q is not active: only play and volume can target another device", targetID))
 		return
 	}
@@ -540,6 +552,19 @@ func (h *hub) command(from *conn, ref string, cmd *protocol.Command) {
 			return
 		}
 		fwd.Tracks = tracks
+	}
+	if cmd.Name == protocol.CmdPlay && targetID != h.active {
+		// Playing on another device makes it the active one; the old
+		// one is paused. Only a play that can be forwarded does so:
+		// everything that may refuse it comes first.
+		if old := h.online(h.active); old != nil {
+			hid := ref + "#handoff"
+			old.sendMsg(hid, &protocol.Command{Name: protocol.CmdPause, Transfer: true, From: from.device.ID})
+			h.addPending(hid, &pending{kind: pendHandoff, ref: ref, target: old.device.ID})
+		}
+		h.active = targetID
+		h.saveState()
+		h.broadcastDevices(targetID, "active", nil)
 	}
 	tc.sendMsg(ref, &fwd)
 	h.addPending(ref, &pending{kind: pendCommand, ref: ref, from: from, target: targetID})
@@ -620,12 +645,13 @@ func (h *hub) startTarget(from *conn, ref string, tp *protocol.TransferPlayback,
 	default:
 		st.Status = protocol.StatusPaused
 	}
-	changed := h.active != tp.DeviceID
-	h.active = tp.DeviceID
-	stamped := h.accept(st, "", time.Time{})
-	if changed {
+	// The new active device is announced before its state (as on a
+	// takeover): whoever gets the state already knows who plays it.
+	if h.active != tp.DeviceID {
+		h.active = tp.DeviceID
 		h.broadcastDevices(tp.DeviceID, "active", nil)
 	}
+	stamped := h.accept(st, "", time.Time{})
 	iid := ref + "#in"
 	in := &protocol.TransferPlayback{DeviceID: tp.DeviceID, Play: tp.Play, State: stamped}
 	if r := h.b.opts.Resolver; r != nil && (st.ContextURI != "" || len(st.URIs) > 0) {
@@ -713,21 +739,14 @@ func (h *hub) failed(p *pending, code protocol.ErrorCode, msg string) {
 }
 
 func (h *hub) saveDevice(d protocol.DeviceInfo) {
-	user := h.user
-	seen := time.UnixMilli(d.LastSeenMS)
-	h.b.persist.submit(persistJob{key: "dev/" + user + "/" + d.ID, run: func(ctx context.Context, s *store.Store) error {
-		return s.UpsertDevice(ctx, user, d, seen)
-	}})
+	h.b.persist.submit(deviceWrite{user: h.user, dev: d, seen: time.UnixMilli(d.LastSeenMS)})
 }
 
 func (h *hub) saveState() {
-	user, active := h.user, h.active
 	var st *protocol.PlayerState
 	if h.state != nil {
 		cp := *h.state
 		st = &cp
 	}
-	h.b.persist.submit(persistJob{key: "state/" + user, run: func(ctx context.Context, s *store.Store) error {
-		return s.SaveState(ctx, user, active, st)
-	}})
+	h.b.persist.submit(stateWrite{user: h.user, active: h.active, state: st})
 }

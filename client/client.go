@@ -64,6 +64,9 @@ type Client struct {
 	samples []clockSample
 }
 
+// writeTimeout bounds one frame's write (a Send, or a pong behind it).
+const writeTimeout = 10 * time.Second
+
 // clockSamples is how many recent PING answers ClockOffset chooses from.
 const clockSamples = 8
 
@@ -227,7 +230,7 @@ func (c *Client) Send(id string, m protocol.Message) error {
 	if err != nil {
 		return err
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		return fmt.Errorf("send %s: %w", m.Type(), err)
 	}
@@ -347,9 +350,19 @@ func (c *Client) readLoop() {
 	silence := time.Duration(c.welcome.DropAfterMS) * time.Millisecond
 	if silence > 0 {
 		c.ws.SetPingHandler(func(data string) error {
+			// WriteControl may run concurrently with Send (gorilla), but
+			// it waits for a frame being written: while the broker does
+			// not read (its hub is backed up) a Send may take up to
+			// writeTimeout, and the pong waits as long. A pong that still
+			// cannot go out is not worth the connection (the stuck
+			// write's own error ends it), as in gorilla's default handler.
+			err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
 			_ = c.ws.SetReadDeadline(time.Now().Add(silence))
-			// WriteControl may run concurrently with Send (gorilla).
-			return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+			var ne net.Error
+			if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+				return nil
+			}
+			return err
 		})
 	}
 	for {

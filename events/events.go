@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -138,26 +137,52 @@ func (h *Hook) Run(ctx context.Context) error {
 // Socket serves a JSON-lines stream of events to every client of a unix
 // socket. A client that does not keep up loses events (counted), never
 // the others.
+//
+// Concurrency: one goroutine (fanout, started by Run) owns the set of
+// clients; Publish and the client connections reach it only with a
+// socketMsg. Publish never blocks.
 type Socket struct {
-	Path string
-	Log  *slog.Logger
-	in   chan Event
-
-	mu      sync.Mutex // guards clients
-	clients map[chan []byte]struct{}
+	Path  string
+	Log   *slog.Logger
+	inbox chan socketMsg
 }
+
+// socketMsg is what the fanout goroutine receives; the set is sealed.
+type socketMsg interface{ isSocketMsg() }
+
+type (
+	publish struct{ e Event }          // stream e to every client
+	join    struct{ ch chan<- []byte } // a client connected: its line queue
+	leave   struct{ ch chan<- []byte } // it went away
+)
+
+func (publish) isSocketMsg() {}
+func (join) isSocketMsg()    {}
+func (leave) isSocketMsg()   {}
 
 // NewSocket prepares a socket server at path.
 func NewSocket(path string, log *slog.Logger) *Socket {
-	return &Socket{Path: path, Log: log, in: make(chan Event, 64), clients: map[chan []byte]struct{}{}}
+	return &Socket{Path: path, Log: log, inbox: make(chan socketMsg, 64)}
 }
 
-// Publish queues e for every client.
+// Publish queues e for every client, or drops it when 64 messages are
+// waiting.
 func (s *Socket) Publish(e Event) {
 	select {
-	case s.in <- e:
+	case s.inbox <- publish{e: e}:
 	default:
 		Dropped.Add(1)
+	}
+}
+
+// post hands m to the fanout goroutine, waiting for room; false once ctx
+// ended.
+func (s *Socket) post(ctx context.Context, m socketMsg) bool {
+	select {
+	case s.inbox <- m:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -188,23 +213,35 @@ func (s *Socket) Run(ctx context.Context) error {
 	}
 }
 
+// fanout owns the clients: each gets every published line on its own
+// queue; a full queue drops the line for that client only.
 func (s *Socket) fanout(ctx context.Context) {
+	clients := map[chan<- []byte]struct{}{}
 	for {
+		var m socketMsg
 		select {
 		case <-ctx.Done():
 			return
-		case e := <-s.in:
-			line, _ := json.Marshal(e)
+		case m = <-s.inbox:
+		}
+		switch m := m.(type) {
+		case join:
+			clients[m.ch] = struct{}{}
+		case leave:
+			delete(clients, m.ch)
+		case publish:
+			line, _ := json.Marshal(m.e)
 			line = append(line, '\n')
-			s.mu.Lock()
-			for ch := range s.clients {
+			for ch := range clients {
 				select {
 				case ch <- line:
 				default:
 					Dropped.Add(1)
 				}
 			}
-			s.mu.Unlock()
+		default:
+			// Unreachable while the set is sealed; never worth a panic.
+			s.Log.Error("events: unknown socket message", "type", fmt.Sprintf("%T", m))
 		}
 	}
 }
@@ -212,14 +249,10 @@ func (s *Socket) fanout(ctx context.Context) {
 func (s *Socket) serve(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	ch := make(chan []byte, 64)
-	s.mu.Lock()
-	s.clients[ch] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.clients, ch)
-		s.mu.Unlock()
-	}()
+	if !s.post(ctx, join{ch: ch}) {
+		return
+	}
+	defer s.post(ctx, leave{ch: ch})
 	// Notice a client that hangs up.
 	gone := make(chan struct{})
 	go func() {

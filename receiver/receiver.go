@@ -7,6 +7,12 @@
 // moves on at each track's end, so everything else behaves the same).
 //
 // Concurrency: Run's goroutine owns all state; nothing else touches it.
+// Other goroutines reach it only through post (SetName: a sealed set of
+// typed control messages), the engine only through its Events channel.
+// Each input is one step on that goroutine: it changes the state and
+// returns what to send (handle.go), and deliver then stores what others
+// read (metrics, status line), sends, and publishes the events, in that
+// order (observe.go).
 package receiver
 
 import (
@@ -48,7 +54,9 @@ type Options struct {
 	// (defaults 1s and 30s).
 	MinBackoff, MaxBackoff time.Duration
 	// OnStatus, when set, is called with a one-line summary on changes
-	// (for sd_notify STATUS=).
+	// (for sd_notify STATUS=): "Waiting for broker" while no broker is
+	// joined, else "Playing <artist – title>", "Paused", "Error: ..." or
+	// "Idle".
 	OnStatus func(string)
 	// Heartbeat, when set, is beaten at least once a second by the
 	// control loop, so a watchdog can tell when it is stuck.
@@ -74,7 +82,10 @@ type Receiver struct {
 	opts     Options
 	log      *slog.Logger
 	deviceID string
-	player   *player
+	// transport owns the queue, the state machine and the engine.
+	transport *transport
+	// engineEvents is the engine's report channel (transport.events).
+	engineEvents <-chan playback.Event
 	// done remembers the answers to recent command ids, so a command
 	// retried after a reconnect is acknowledged again, never re-run.
 	done      map[string]*protocol.PlayerState
@@ -84,22 +95,16 @@ type Receiver struct {
 	// version: the last state version seen from the broker.
 	version uint64
 	// ctl carries requests from other goroutines into Run's goroutine.
-	ctl chan func(c *client.Client)
+	ctl chan control
 	// last is what the previous events described; changes emit events.
 	last observed
+	// statusLine is the last line given to OnStatus.
+	statusLine string
 	// autoPlay is the pending --play list; autoTries counts refusals (the
 	// library may still be scanning), retried once a second up to 30 times.
 	autoPlay  []string
 	autoTries int
 	autoAt    time.Time
-}
-
-// observed is the part of the receiver that events report on.
-type observed struct {
-	status            protocol.Status
-	track, errMsg     string
-	volume            int
-	active, connected bool
 }
 
 // New loads or creates the device identity in opts.StateDir.
@@ -139,106 +144,27 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Engine == nil {
 		opts.Engine = newClockEngine()
 	}
-	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan func(*client.Client), 8),
+	r := &Receiver{opts: opts, log: opts.Logger, deviceID: id, ctl: make(chan control, 8),
 		done: map[string]*protocol.PlayerState{}, autoPlay: opts.AutoPlay}
-	r.player = newPlayer(id, vol, opts.Engine, opts.Logger)
+	r.transport = newTransport(id, vol, opts.Engine, opts.Logger)
+	r.engineEvents = r.transport.events()
 	// Events describe changes from here on: the starting state is known.
-	r.last = observed{status: r.player.status, volume: vol}
+	r.last = observed{status: r.transport.status, volume: vol}
 	return r, nil
 }
 
 // SetName renames the device (a config reload); the broker and every
 // picker learn it at once. Safe to call from any goroutine.
-func (r *Receiver) SetName(name string) {
-	r.post(func(c *client.Client) {
-		if name == "" || name == r.opts.Name {
-			return
-		}
-		r.opts.Name = name
-		r.log.Info("renamed", "name", name)
-		if c != nil {
-			info := r.info()
-			_ = c.Send("", &protocol.DeviceStateChanged{Device: &info})
-		}
-	})
-}
+func (r *Receiver) SetName(name string) { r.post(rename{name: name}) }
 
-// post hands f to Run's goroutine; it drops f (with a log line) if eight
+// post hands m to Run's goroutine; it drops m (with a log line) if eight
 // requests are already waiting, rather than block the caller.
-func (r *Receiver) post(f func(*client.Client)) {
+func (r *Receiver) post(m control) {
 	select {
-	case r.ctl <- f:
+	case r.ctl <- m:
 	default:
 		r.log.Warn("receiver busy: control request dropped")
 	}
-}
-
-// emit compares the receiver with what was last reported and publishes an
-// event for each change.
-func (r *Receiver) emit() {
-	p := r.player
-	now := observed{status: p.status, volume: p.volume, active: r.active, connected: r.last.connected, errMsg: p.errMsg}
-	if p.q != nil {
-		now.track = p.q.current()
-	}
-	r.emitAgainst(now)
-}
-
-func (r *Receiver) emitAgainst(now observed) {
-	prev := r.last
-	r.last = now
-	if now.status != prev.status {
-		r.opts.Metrics.setStatus(now.status)
-	}
-	if now.connected != prev.connected {
-		r.opts.Metrics.setConnected(now.connected)
-	}
-	send := func(kind string) {
-		if r.opts.OnEvent == nil {
-			return
-		}
-		e := events.Event{Event: kind, TimeMS: time.Now().UnixMilli(), DeviceID: r.deviceID, Volume: now.volume}
-		if now.track != "" {
-			t := r.player.track(now.track)
-			e.TrackURI, e.Title, e.Artist, e.Album, e.DurationMS = t.URI, t.Title, t.Artist, t.Album, t.DurationMS
-			_, e.PositionMS = r.player.engine.Position()
-		}
-		if kind == events.Error {
-			e.Error = now.errMsg
-		}
-		r.opts.OnEvent(e)
-	}
-	if now.connected != prev.connected {
-		send(map[bool]string{true: events.Connected, false: events.Disconnected}[now.connected])
-	}
-	if now.active != prev.active {
-		send(map[bool]string{true: events.Active, false: events.Inactive}[now.active])
-	}
-	if now.track != prev.track && now.track != "" {
-		send(events.TrackChanged)
-	}
-	if now.errMsg != prev.errMsg && now.errMsg != "" {
-		send(events.Error)
-	}
-	if now.status != prev.status {
-		switch now.status {
-		case protocol.StatusPlaying:
-			send(events.Playing)
-		case protocol.StatusPaused:
-			send(events.Paused)
-		case protocol.StatusEnded:
-			send(events.Ended)
-		}
-	}
-	if now.volume != prev.volume {
-		send(events.Volume)
-	}
-}
-
-func (r *Receiver) setConnected(on bool) {
-	now := r.last
-	now.connected = on
-	r.emitAgainst(now)
 }
 
 func (r *Receiver) beat() {
@@ -290,7 +216,7 @@ func (r *Receiver) hello() protocol.Hello {
 
 func (r *Receiver) info() protocol.DeviceInfo {
 	return protocol.DeviceInfo{ID: r.deviceID, Name: r.opts.Name, Type: protocol.DeviceSpeaker,
-		Volume:       r.player.volume,
+		Volume:       r.transport.volume,
 		Capabilities: []string{protocol.CapPlay, protocol.CapVolume, protocol.CapSeek},
 		Software:     "roomcastd " + buildinfo.Version}
 }
@@ -322,7 +248,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		// the backoff has grown to.
 		delay := backoff/2 + rand.N(backoff/2+1)
 		r.log.Warn("broker connection lost; retrying", "err", err, "in", delay.Round(time.Millisecond))
-		r.status("Waiting for broker")
+		r.reportStatus()
 		if !r.wait(ctx, delay) {
 			return nil
 		}
@@ -356,25 +282,12 @@ func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
 				return true
 			}
 			probeAt = time.After(time.Second)
-		case f := <-r.ctl:
-			f(nil)
-		case ev := <-r.player.engine.Events():
-			r.engineEvent(ev, nil) // playback goes on while the broker is away
+		case m := <-r.ctl:
+			r.deliver(nil, r.control(m)) // answers need a broker: dropped
+		case ev := <-r.engineEvents:
+			r.deliver(nil, r.engineEvent(nil, ev)) // playback goes on while the broker is away
 		case <-hb.C:
 		}
-	}
-}
-
-// engineEvent applies an engine report and, when connected and active,
-// reports the new state.
-func (r *Receiver) engineEvent(ev playback.Event, c *client.Client) {
-	if !r.player.onEngine(ev) {
-		return
-	}
-	r.emit()
-	r.reportStatus()
-	if c != nil && r.active {
-		r.report(c)
 	}
 }
 
@@ -394,10 +307,24 @@ func (r *Receiver) brokerAnswers(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (r *Receiver) status(s string) {
-	if r.opts.OnStatus != nil {
-		r.opts.OnStatus(s)
+// deliver ends every step of Run's goroutine, in the order observers
+// rely on: first what the step changed is stored where others read it
+// (the metrics, the status line; handle has already saved a new volume),
+// then its answers and reports go to the broker (nothing without a
+// connection), then the events describing it are published. So whoever
+// reacts to an ACK or a state report reads the state it carries, and an
+// --onevent hook that asks the broker comes after the broker was told.
+func (r *Receiver) deliver(c link, out []outgoing) {
+	evs := r.observe()
+	for _, o := range out {
+		if c == nil {
+			break
+		}
+		if err := c.Send(o.id, o.msg); err != nil {
+			r.log.Debug("send", "type", o.msg.Type(), "err", err)
+		}
 	}
+	r.publish(evs)
 }
 
 // session is one connection's lifetime.
@@ -419,23 +346,23 @@ func (r *Receiver) session(ctx context.Context) error {
 	r.active = w.ActiveDeviceID == r.deviceID
 	if wasActive && !r.active {
 		// Someone took over while we were away: stop.
-		r.player.stop()
+		r.transport.stop()
 	}
-	r.reportStatus()
-	r.emit()
 	// A few pings at once give a clock estimate before the first report.
 	for i := 0; i < 3; i++ {
 		_ = c.Ping()
 	}
+	var out []outgoing
 	if r.active {
-		r.report(c)
+		out = r.stateReport(c)
 	}
 	if len(r.autoPlay) > 0 && w.ActiveDeviceID != "" {
 		r.autoPlay = nil // something plays already: leave it
 	}
 	if len(r.autoPlay) > 0 {
-		r.sendAutoPlay(c)
+		out = append(out, r.autoPlayRequest()...)
 	}
+	r.deliver(c, out)
 	tick := time.NewTicker(r.opts.StateInterval)
 	defer tick.Stop()
 	hb := time.NewTicker(time.Second)
@@ -451,195 +378,21 @@ func (r *Receiver) session(ctx context.Context) error {
 			if !ok {
 				return c.Err()
 			}
-			r.handle(c, f)
-			r.emit()
-		case f := <-r.ctl:
-			f(c)
-		case ev := <-r.player.engine.Events():
-			r.engineEvent(ev, c)
+			r.deliver(c, r.handle(c, f))
+		case m := <-r.ctl:
+			r.deliver(c, r.control(m))
+		case ev := <-r.engineEvents:
+			r.deliver(c, r.engineEvent(c, ev))
 		case <-tick.C:
-			if r.active && r.player.status == protocol.StatusPlaying {
-				r.report(c)
+			if r.active && r.transport.status == protocol.StatusPlaying {
+				r.deliver(c, r.stateReport(c))
 			}
 		case <-ping.C:
 			_ = c.Ping()
 		case <-hb.C:
 			if len(r.autoPlay) > 0 && !r.autoAt.IsZero() && time.Now().After(r.autoAt) {
-				r.sendAutoPlay(c)
+				r.deliver(c, r.autoPlayRequest())
 			}
 		}
-	}
-}
-
-func (r *Receiver) handle(c *client.Client, f protocol.Frame) {
-	switch m := f.Msg.(type) {
-	case *protocol.Command:
-		if st, ok := r.done[f.ID]; ok {
-			r.opts.Metrics.command("duplicate")
-			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st}) // a retry: answer, don't re-run
-			return
-		}
-		if err := r.player.apply(m); err != nil {
-			r.opts.Metrics.command("refused")
-			_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
-			return
-		}
-		r.opts.Metrics.command("done")
-		if m.Transfer {
-			r.active = false
-			r.settle()
-		} else if m.Name == protocol.CmdPlay {
-			r.active = true
-		}
-		if m.Name == protocol.CmdVolume {
-			r.saveVolume()
-		}
-		st := r.stamp(c)
-		r.remember(f.ID, &st)
-		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
-		r.reportStatus()
-	case *protocol.TransferPlayback:
-		if st, ok := r.done[f.ID]; ok {
-			_ = c.Send("", &protocol.Ack{Ref: f.ID, State: st})
-			return
-		}
-		if m.State != nil {
-			r.version = m.State.Version
-			play := m.State.Status == protocol.StatusPlaying
-			if err := r.player.adopt(m.State, m.Tracks, play); err != nil {
-				_ = c.Send("", &protocol.Error{Ref: f.ID, Code: protocol.ErrBadRequest, Message: err.Error()})
-				return
-			}
-		}
-		r.active = true
-		st := r.stamp(c)
-		r.remember(f.ID, &st)
-		_ = c.Send("", &protocol.Ack{Ref: f.ID, State: &st})
-		r.reportStatus()
-	case *protocol.PlayerStateChanged:
-		r.version = m.State.Version
-		if m.State.DeviceID != r.deviceID && r.active {
-			r.active = false
-			r.player.stop()
-		}
-	case *protocol.DeviceStateChanged:
-		r.active = m.ActiveDeviceID == r.deviceID
-	case *protocol.Error:
-		if strings.HasPrefix(m.Ref, "autoplay-") {
-			if m.Code == protocol.ErrNotFound && r.autoTries < 30 {
-				r.autoAt = time.Now().Add(time.Second) // the library may still be scanning
-			} else {
-				r.log.Error("--play refused", "code", m.Code, "err", m.Message)
-				r.autoPlay = nil
-			}
-		}
-		if m.State != nil {
-			r.version = m.State.Version
-			if (m.Code == protocol.ErrNotActive || m.Code == protocol.ErrStaleState) && m.State.DeviceID != r.deviceID {
-				r.active = false
-				r.player.stop()
-			}
-		}
-	case *protocol.Goodbye:
-		r.log.Info("broker going away", "reason", m.Reason)
-	case *protocol.Ack:
-		if strings.HasPrefix(m.Ref, "autoplay-") {
-			r.autoPlay = nil
-			r.log.Info("playing the --play list")
-		}
-	}
-}
-
-// sendAutoPlay asks the broker to play the --play list here: the broker
-// resolves it and relays the command back like any picker's.
-func (r *Receiver) sendAutoPlay(c *client.Client) {
-	uris := r.autoPlay
-	r.autoAt = time.Time{}
-	cmd := &protocol.Command{Name: protocol.CmdPlay, DeviceID: r.deviceID}
-	if len(uris) == 1 && !strings.HasPrefix(uris[0], protocol.URIScheme+":track:") {
-		cmd.ContextURI = uris[0]
-	} else {
-		cmd.URIs = uris
-	}
-	if err := cmd.Validate(); err != nil {
-		r.log.Error("--play", "err", err)
-		r.autoPlay = nil
-		return
-	}
-	r.autoTries++
-	if err := c.Send(fmt.Sprintf("autoplay-%s-%d", r.deviceID, r.autoTries), cmd); err != nil {
-		r.log.Error("--play", "err", err)
-	}
-}
-
-// settle waits (at most 800 ms) until a pause has been heard to its end:
-// the fade-out and what the output still held were played, so the
-// position reported to the next device is exactly where the sound stopped
-// here.
-func (r *Receiver) settle() {
-	const limit = 800 * time.Millisecond
-	if !r.player.engine.Settle(limit) {
-		r.log.Warn("transfer out: the fade did not finish in time; reporting the position as it is", "limit", limit)
-	}
-}
-
-// remember keeps the last 256 command answers.
-func (r *Receiver) remember(id string, st *protocol.PlayerState) {
-	if id == "" {
-		return
-	}
-	r.done[id] = st
-	r.doneOrder = append(r.doneOrder, id)
-	if len(r.doneOrder) > 256 {
-		delete(r.done, r.doneOrder[0])
-		r.doneOrder = r.doneOrder[1:]
-	}
-}
-
-// stamp is the player's state with the fields the broker needs: the last
-// version seen and, once the clock is estimated, the broker-clock time of
-// the position.
-func (r *Receiver) stamp(c *client.Client) protocol.PlayerState {
-	st := r.player.state()
-	st.BasedOn = r.version
-	if off, _, ok := c.ClockEstimate(); ok {
-		st.PositionAtMS = time.Now().Add(off).UnixMilli()
-		r.opts.Metrics.offset(off.Seconds())
-	}
-	return st
-}
-
-// report sends the current state; the next fan-out or resync carries the
-// new version.
-func (r *Receiver) report(c *client.Client) {
-	st := r.stamp(c)
-	_ = c.Send("", &protocol.PlayerStateChanged{State: st})
-}
-
-func (r *Receiver) reportStatus() {
-	p := r.player
-	switch {
-	case p.status == protocol.StatusPlaying && p.q != nil:
-		t := p.track(p.q.current())
-		what := t.URI
-		if t.Title != "" {
-			what = t.Title
-			if t.Artist != "" {
-				what = t.Artist + " – " + t.Title
-			}
-		}
-		r.status("Playing " + what)
-	case p.status == protocol.StatusPaused:
-		r.status("Paused")
-	case p.status == protocol.StatusError:
-		r.status("Error: " + p.errMsg)
-	default:
-		r.status("Idle")
-	}
-}
-
-func (r *Receiver) saveVolume() {
-	if err := writeFileAtomic(filepath.Join(r.opts.StateDir, "volume"), []byte(strconv.Itoa(r.player.volume)+"\n")); err != nil {
-		r.log.Error("save volume", "err", err)
 	}
 }

@@ -94,8 +94,8 @@ func TestReconnectResumesActiveRoleAndVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2.DeviceID() != r.DeviceID() || r2.player.volume != 23 {
-		t.Fatalf("after restart: id %s vol %d, want %s 23", r2.DeviceID(), r2.player.volume, r.DeviceID())
+	if r2.DeviceID() != r.DeviceID() || r2.transport.volume != 23 {
+		t.Fatalf("after restart: id %s vol %d, want %s 23", r2.DeviceID(), r2.transport.volume, r.DeviceID())
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/roomcast/roomcast/systemd"
 )
 
-// stuckEngine blocks in Load until released: a player loop that hangs.
+// stuckEngine blocks in Load until released: a control loop that hangs.
 type stuckEngine struct {
 	*clockEngine
 	release chan struct{}
@@ -26,7 +26,7 @@ func (s stuckEngine) Load(t playback.Track, album bool, pos int64, play bool) er
 
 // TestStuckLoopStopsWatchdogPings runs the receiver under the systemd
 // watchdog with a NOTIFY_SOCKET the test listens on: pings flow while the
-// control loop turns, stop while it hangs in the player, and resume after.
+// control loop turns, stop while it hangs in the engine, and resume after.
 func TestStuckLoopStopsWatchdogPings(t *testing.T) {
 	sockPath := filepath.Join(t.TempDir(), "notify")
 	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
@@ -80,7 +80,7 @@ func TestStuckLoopStopsWatchdogPings(t *testing.T) {
 	if n := count(time.Second); n < 5 {
 		t.Fatalf("%d pings in 1 s while healthy, want about 10", n)
 	}
-	// A play command makes the loop hang in the player.
+	// A play command makes the loop hang in the engine.
 	ctl := dialController(t, url, tok)
 	go ctl.Request(ctx, &protocol.Command{Name: protocol.CmdPlay, DeviceID: r.DeviceID(), URIs: []string{"roomcast:track:x"}})
 	time.Sleep(2 * time.Second) // > the heartbeat's 1.5 s

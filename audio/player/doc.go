@@ -154,7 +154,7 @@
 // corrupt headers) is reported as TrackFailed with the fetch or decode
 // error. For the loaded track that happens at once; for the next track
 // at the moment it would have started: TrackStarted then TrackFailed,
-// which is what receiver.player expects in order to skip to the track
+// which is what receiver.transport expects in order to skip to the track
 // after it with Load. A truncated file (decode.Open reports ErrTruncated
 // because the last page is missing) is opened forward-only with
 // decode.NewReader and plays what decodes; a track whose audio data ends

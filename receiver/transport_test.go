@@ -31,8 +31,8 @@ func albumTracks(ms int64, uris ...string) []protocol.Track {
 	return ts
 }
 
-// pump feeds engine events to the player until cond holds.
-func pump(t *testing.T, p *player, timeout time.Duration, cond func() bool) {
+// pump feeds engine events to the transport until cond holds.
+func pump(t *testing.T, p *transport, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for !cond() {
@@ -47,8 +47,8 @@ func pump(t *testing.T, p *player, timeout time.Duration, cond func() bool) {
 
 func ms(v int64) *int64 { return &v }
 
-func TestPlayerPlaysListToTheEnd(t *testing.T) {
-	p := newPlayer("d", 50, newClockEngine(), slog.New(slog.DiscardHandler))
+func TestTransportPlaysListToTheEnd(t *testing.T) {
+	p := newTransport("d", 50, newClockEngine(), slog.New(slog.DiscardHandler))
 	err := p.apply(&protocol.Command{Name: protocol.CmdPlay, ContextURI: "roomcast:album:x",
 		Tracks: albumTracks(150, "roomcast:track:1", "roomcast:track:2", "roomcast:track:3")})
 	if err != nil {
@@ -76,8 +76,8 @@ func TestPlayerPlaysListToTheEnd(t *testing.T) {
 	}
 }
 
-func TestPlayerCommands(t *testing.T) {
-	p := newPlayer("d", 50, newClockEngine(), slog.New(slog.DiscardHandler))
+func TestTransportCommands(t *testing.T) {
+	p := newTransport("d", 50, newClockEngine(), slog.New(slog.DiscardHandler))
 	// Nothing loaded: commands that need a track are refused, and the
 	// state machine says why.
 	for _, c := range []*protocol.Command{{Name: protocol.CmdPause}, {Name: protocol.CmdResume}, {Name: protocol.CmdSeek, PositionMS: ms(1)}, {Name: protocol.CmdSkipNext}} {
@@ -122,9 +122,9 @@ func TestPlayerCommands(t *testing.T) {
 	}
 }
 
-func TestPlayerSkipsFailedTrack(t *testing.T) {
+func TestTransportSkipsFailedTrack(t *testing.T) {
 	e := failingEngine{newClockEngine(), "roomcast:track:bad"}
-	p := newPlayer("d", 50, e, slog.New(slog.DiscardHandler))
+	p := newTransport("d", 50, e, slog.New(slog.DiscardHandler))
 	err := p.apply(&protocol.Command{Name: protocol.CmdPlay,
 		Tracks: albumTracks(100_000, "roomcast:track:bad", "roomcast:track:good")})
 	if err != nil {
@@ -135,7 +135,7 @@ func TestPlayerSkipsFailedTrack(t *testing.T) {
 		t.Fatalf("after a bad first track: %+v", st)
 	}
 	// A failing last track ends the list with the error reported.
-	p2 := newPlayer("d", 50, e, slog.New(slog.DiscardHandler))
+	p2 := newTransport("d", 50, e, slog.New(slog.DiscardHandler))
 	p2.apply(&protocol.Command{Name: protocol.CmdPlay, Tracks: albumTracks(100_000, "roomcast:track:bad")})
 	if st := p2.state(); st.Status != protocol.StatusEnded || st.Error == "" {
 		t.Fatalf("only a bad track: %+v", st)
@@ -144,7 +144,7 @@ func TestPlayerSkipsFailedTrack(t *testing.T) {
 
 func TestTransferKeepsQueueShuffleAndPosition(t *testing.T) {
 	tracks := albumTracks(300_000, "roomcast:track:1", "roomcast:track:2", "roomcast:track:3", "roomcast:track:4", "roomcast:track:5")
-	a := newPlayer("a", 50, newClockEngine(), slog.New(slog.DiscardHandler))
+	a := newTransport("a", 50, newClockEngine(), slog.New(slog.DiscardHandler))
 	a.apply(&protocol.Command{Name: protocol.CmdPlay, ContextURI: "roomcast:album:x", Tracks: tracks, Offset: 1})
 	a.apply(&protocol.Command{Name: protocol.CmdShuffle, Shuffle: func() *bool { b := true; return &b }()})
 	a.apply(&protocol.Command{Name: protocol.CmdRepeat, Repeat: protocol.RepeatContext})
@@ -153,7 +153,7 @@ func TestTransferKeepsQueueShuffleAndPosition(t *testing.T) {
 	a.apply(&protocol.Command{Name: protocol.CmdPause})
 	st := a.state()
 
-	b := newPlayer("b", 50, newClockEngine(), slog.New(slog.DiscardHandler))
+	b := newTransport("b", 50, newClockEngine(), slog.New(slog.DiscardHandler))
 	st.Status = protocol.StatusPlaying
 	if err := b.adopt(&st, tracks, true); err != nil {
 		t.Fatal(err)
